@@ -1,0 +1,5 @@
+import sys
+
+from gf_eval.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""Load and check the workflow configuration, and the study calendar it defines.
+
+JSON Schema (config/config.schema.yaml) checks shapes and types; `check_config` adds the rules a
+schema cannot express, such as the order of the calendar dates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "config.yaml"
+CONFIG_SCHEMA = PROJECT_ROOT / "config" / "config.schema.yaml"
+SYNTHETIC = "synthetic"
+SYNTHETIC_DIR = "data/raw/synthetic"
+
+
+class ConfigError(ValueError):
+    """The configuration breaks a rule; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The study's dates. Month index t counts months from data_start (t = 0 in April 2012)."""
+
+    history_start: pd.Timestamp
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+    intervention_start: pd.Timestamp
+    funding_end: pd.Timestamp
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Calendar:
+        cal = config["calendar"]
+        return cls(**{k: pd.Timestamp(cal[k]) for k in cls.__dataclass_fields__})
+
+    def months(self, start: pd.Timestamp | None = None) -> pd.PeriodIndex:
+        """Calendar months from `start` (default: data_start) to data_end."""
+        first = self.data_start if start is None else start
+        return pd.period_range(first, self.data_end, freq="M")
+
+    def month_index(self, dates: pd.Series | pd.Timestamp) -> Any:
+        """Months from data_start: 0 for April 2012, negative in the history year."""
+        origin = self.data_start.to_period("M").ordinal
+        if isinstance(dates, pd.Timestamp):
+            return dates.to_period("M").ordinal - origin
+        return dates.dt.to_period("M").map(lambda p: p.ordinal) - origin
+
+    @property
+    def t0(self) -> int:
+        """Month index of the first post-intervention month."""
+        return self.month_index(self.intervention_start)
+
+    @property
+    def t_end(self) -> int:
+        """Month index of the last month of data."""
+        return self.month_index(self.data_end)
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None) -> dict:
+    """Read a YAML config, apply `overrides` (top-level keys), validate, and return it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    with path.open(encoding="utf-8") as fh:
+        config = yaml.safe_load(fh) or {}
+    config.update(overrides or {})
+    validate_config(config, source=str(path))
+    return config
+
+
+def validate_config(config: dict, source: str = "config") -> None:
+    """Check `config` against the JSON Schema and the calendar rules; raise ConfigError."""
+    with CONFIG_SCHEMA.open(encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [
+            f"  {'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors
+        ]
+        raise ConfigError(f"{source}: config does not match its schema:\n" + "\n".join(lines))
+    check_config(config, source)
+
+
+def check_config(config: dict, source: str = "config") -> None:
+    """Rules the JSON Schema cannot express: date order and windows inside the data."""
+    cal = Calendar.from_config(config)
+    order = ["history_start", "data_start", "intervention_start", "funding_end", "data_end"]
+    dates = [getattr(cal, k) for k in order]
+    if any(a >= b for a, b in zip(dates, dates[1:])):
+        raise ConfigError(f"{source}: calendar dates must be in the order {' < '.join(order)}")
+    if cal.data_start.day != 1 or cal.intervention_start.day != 1:
+        raise ConfigError(f"{source}: calendar data_start and intervention_start must be 1st days")
+    if cal.data_end != cal.data_end + pd.offsets.MonthEnd(0):
+        raise ConfigError(f"{source}: calendar data_end must be the last day of a month")
+    pre, post = (config["windows"][w] for w in ("pre", "post"))
+    for name, win in (("pre", pre), ("post", post)):
+        start, end = pd.Timestamp(win["start"]), pd.Timestamp(win["end"])
+        if not (cal.data_start <= start <= end <= cal.data_end):
+            raise ConfigError(f"{source}: windows/{name} must lie within data_start..data_end")
+    if pd.Timestamp(pre["end"]) >= pd.Timestamp(post["start"]):
+        raise ConfigError(f"{source}: windows/pre must end before windows/post starts")
+
+
+def synth_settings(config: dict) -> str:
+    """The part of the config the generator reads, as canonical JSON (a rule's params)."""
+    keys = ("seed", "calendar", "synthetic")
+    return json.dumps({k: config[k] for k in keys}, sort_keys=True, separators=(",", ":"))
+
+
+def extract_dir(config: dict) -> str:
+    """The folder the workflow reads extracts from."""
+    return SYNTHETIC_DIR if config["extracts"] == SYNTHETIC else config["extracts"].rstrip("/")

@@ -1,0 +1,129 @@
+"""The deterministic synthetic generator: Doncaster-like extracts whose true effects are known.
+
+`generate(settings)` returns every extract as a DataFrame plus the truth; `write(...)` saves them
+as CSV files and truth.json. The same settings give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gf_eval.config import Calendar
+from gf_eval.extracts import EXTRACTS
+from gf_eval.files import atomic_path, write_text
+from gf_eval.synth.casework import simulate_casework
+from gf_eval.synth.marac import CASES, REPEAT_SHARE, simulate_marac
+from gf_eval.synth.series import Effect, cumulative_relative_change
+from gf_eval.synth.social_care import EVENTS, SHARE_A, SHARE_AB, simulate_social_care
+from gf_eval.synth.survey import simulate_survey
+
+TARGET_ESTIMANDS = {
+    "repeat_marac": (
+        "Monthly repeat MARAC cases under the 12-month rule, by referral month. Total cases "
+        "carry no effect, so the repeat rate per case changes by the same proportion."
+    ),
+    "dva_rereferrals": (
+        "Monthly re-referrals (12-month rule) whose episode has a DVA factor (3A, 3B or 3C), by "
+        "referral month. Total referrals carry no effect, so the rate per referral changes by "
+        "the same proportion."
+    ),
+    "cin_dva": (
+        "Monthly referrals (children in need episodes) with a DVA factor, by referral month; the "
+        "rate per referral changes by the same proportion."
+    ),
+}
+
+
+def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
+    """All extracts (internal columns start with '_') and the truth, from the config subset
+    {seed, calendar, synthetic}."""
+    cal = Calendar.from_config(settings)
+    syn = settings["synthetic"]
+    null = syn["scenario"] in (None, "null")
+    effects = syn["effects"]
+    its = {
+        k: Effect() if null else Effect(effects[k]["level_change"], effects[k]["slope_change"])
+        for k in TARGET_ESTIMANDS
+    }
+    casework_effects = {
+        m: {k: 0.0 if null else v for k, v in e.items()} for m, e in effects["casework"].items()
+    }
+    survey_shifts = {s: 0.0 if null else v for s, v in effects["survey"].items()}
+    # One independent stream per extract family: changing one generator leaves the others alone.
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(settings["seed"]).spawn(4)]
+    scale = float(syn["scale"])
+
+    marac, marac_truth = simulate_marac(cal, its["repeat_marac"], scale, streams[0])
+    social, events, social_truth = simulate_social_care(
+        cal, its["dva_rereferrals"], its["cin_dva"], scale, streams[1]
+    )
+    casework, casework_truth = simulate_casework(
+        cal, events, social["cs_children"], casework_effects, scale, streams[2]
+    )
+    survey, survey_truth = simulate_survey(cal, survey_shifts, scale, streams[3])
+    tables = {"marac_cases": marac, **social, "casework": casework, "survey": survey}
+
+    truth = {
+        "scenario": "null" if null else "effects",
+        "seed": settings["seed"],
+        "scale": scale,
+        "calendar": settings["calendar"],
+        "t0": cal.t0,
+        "t_end": cal.t_end,
+        "targets": _target_truth(cal, its),
+        "other_series": {
+            name: {"level_change": 0.0, "slope_change": 0.0}
+            for name in ("marac_cases", "referrals", "cp_plans_dva", "looked_after_starts")
+        },
+        "marac": marac_truth,
+        "social_care": social_truth,
+        "casework": casework_truth,
+        "survey": survey_truth,
+        "rows": {name: int(len(df)) for name, df in tables.items()},
+    }
+    truth["survey"]["respondents"] = survey["wave"].value_counts().sort_index().to_dict()
+    return tables, truth
+
+
+def _target_truth(cal: Calendar, its: dict[str, Effect]) -> dict:
+    months = cal.months()
+    t = np.arange(len(months))
+    post = t >= cal.t0
+    # Counterfactual expected counts weight the cumulative change over the post period.
+    weights = {
+        "repeat_marac": np.exp(CASES.expected_log(months, t) + REPEAT_SHARE.expected_log(months, t)),
+        "dva_rereferrals": np.exp(EVENTS.expected_log(months, t) + SHARE_A.expected_log(months, t)),
+        "cin_dva": np.exp(EVENTS.expected_log(months, t) + SHARE_AB.expected_log(months, t)),
+    }
+    out = {}
+    for name, effect in its.items():
+        out[name] = {
+            "estimand": TARGET_ESTIMANDS[name],
+            "level_change": effect.level_change,
+            "slope_change": effect.slope_change,
+            "months_post": int(post.sum()),
+            "relative_change_end": effect.relative_change(cal.t_end, cal.t0),
+            "relative_change_cumulative": cumulative_relative_change(
+                weights[name][post], effect.path(t[post], cal.t0)
+            ),
+        }
+    return out
+
+
+def write(tables: dict[str, pd.DataFrame], truth: dict, outdir: str | Path) -> list[Path]:
+    """Write each extract as CSV (public columns only) and truth.json; return the paths."""
+    outdir = Path(outdir)
+    written = []
+    for name, extract in EXTRACTS.items():
+        df = tables[name]
+        public = df[[c for c in df.columns if not c.startswith("_")]]
+        path = outdir / extract.filename
+        with atomic_path(path) as tmp:
+            public.to_csv(tmp, index=False, date_format="%Y-%m-%d", lineterminator="\n")
+        written.append(path)
+    write_text(outdir / "truth.json", json.dumps(truth, indent=2, sort_keys=True) + "\n")
+    return [*written, outdir / "truth.json"]

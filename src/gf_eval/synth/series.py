@@ -1,0 +1,93 @@
+"""Monthly latent rates: trend, seasonality, AR(1) noise and segmented intervention effects.
+
+Every simulated monthly quantity is exp(log-rate) with
+    log-rate(t) = log(base) + trend * t + season(month) + u(t) + effect(t),
+u an AR(1) process and effect(t) = X(t) * (level + slope * (t - T0)), X(t) = 1 from T0 onwards.
+The true relative change at month t against the counterfactual is exp(effect(t)) - 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A segmented change on the log scale: a level change at T0 and a slope change after it."""
+
+    level_change: float = 0.0
+    slope_change: float = 0.0
+
+    def path(self, t: np.ndarray, t0: int) -> np.ndarray:
+        return np.where(t >= t0, self.level_change + self.slope_change * (t - t0), 0.0)
+
+    def relative_change(self, t: int, t0: int) -> float:
+        """True relative change at month t against the counterfactual (0 before T0)."""
+        return float(np.expm1(self.path(np.array([t]), t0)[0]))
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A monthly log-rate: base value, trend per month, one seasonal harmonic, AR(1) noise."""
+
+    base: float
+    trend: float = 0.0
+    season_amplitude: float = 0.0
+    peak_month: int = 7
+    ar_rho: float = 0.0
+    ar_sd: float = 0.0
+
+    def expected_log(self, months: pd.PeriodIndex, t: np.ndarray) -> np.ndarray:
+        """The noise-free log-rate, before any intervention effect."""
+        phase = 2 * np.pi * (np.asarray(months.month) - self.peak_month) / 12
+        return np.log(self.base) + self.trend * t + self.season_amplitude * np.cos(phase)
+
+    def draw_log(
+        self, months: pd.PeriodIndex, t: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        return self.expected_log(months, t) + ar1(len(t), self.ar_rho, self.ar_sd, rng)
+
+
+def ar1(n: int, rho: float, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """A stationary AR(1) series with marginal standard deviation `sd`."""
+    shocks = rng.normal(0.0, sd * np.sqrt(1 - rho**2), size=n)
+    out = np.empty(n)
+    out[0] = rng.normal(0.0, sd)
+    for i in range(1, n):
+        out[i] = rho * out[i - 1] + shocks[i]
+    return out
+
+
+def cumulative_relative_change(weights: np.ndarray, effect_path: np.ndarray) -> float:
+    """Relative change of the post-period total: sum(w * exp(effect)) / sum(w) - 1.
+
+    `weights` are the counterfactual expected counts of the post months.
+    """
+    return float(np.sum(weights * np.exp(effect_path)) / np.sum(weights) - 1)
+
+
+def random_dates(
+    months: pd.PeriodIndex, counts: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """`counts[i]` uniformly random days within `months[i]`, sorted, as datetime64[D]."""
+    starts = months.to_timestamp().values.astype("datetime64[D]")
+    lengths = np.asarray(months.days_in_month)
+    month_of = np.repeat(np.arange(len(months)), counts)
+    days = (rng.random(month_of.size) * lengths[month_of]).astype(int)
+    return np.sort(starts[month_of] + days.astype("timedelta64[D]"))
+
+
+def pseudo_keys(prefix: str, n: int, rng: np.random.Generator, width: int = 7) -> np.ndarray:
+    """`n` distinct random keys like 'V0382915': pseudonyms that carry no order or meaning."""
+    numbers = rng.choice(10**width, size=n, replace=False)
+    return np.array([f"{prefix}{x:0{width}d}" for x in numbers], dtype=object)
+
+
+def choose(rng: np.random.Generator, table: dict[str, float], size: int) -> np.ndarray:
+    """Draw `size` codes from a {code: probability} table (probabilities renormalised)."""
+    codes = np.array(list(table), dtype=object)
+    p = np.array(list(table.values()), dtype=float)
+    return codes[rng.choice(len(codes), size=size, p=p / p.sum())]

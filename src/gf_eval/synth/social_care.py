@@ -1,0 +1,292 @@
+"""Synthetic children's social care extracts, shaped like the Children in Need census.
+
+Referrals arrive as family events (a police notification often refers every child in the home).
+Each event has one of four types, with monthly shares that carry the intervention effects:
+  A  re-referral with a DVA factor   (share p_A: target dva_rereferrals)
+  B  first referral with a DVA factor (p_AB - p_A, so DVA episodes A+B have share p_AB: cin_dva)
+  C  re-referral without DVA
+  D  first referral without DVA
+A re-referral event re-refers the children of a family referred 7 to 365 days earlier, so the
+12-month re-referral rule recovers types A and C. The total volume carries no effect, so a
+target's count and its rate per referral change by the same proportion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gf_eval import codes
+from gf_eval.config import Calendar
+from gf_eval.synth.series import Effect, Rate, choose, pseudo_keys, random_dates
+
+EVENTS = Rate(base=220.0, trend=0.002, season_amplitude=0.07, peak_month=11, ar_rho=0.5, ar_sd=0.07)
+SHARE_A = Rate(base=0.075, trend=0.0005, ar_rho=0.3, ar_sd=0.08)  # DVA re-referrals
+SHARE_AB = Rate(base=0.40, trend=0.001, season_amplitude=0.03, peak_month=1, ar_rho=0.3, ar_sd=0.04)
+SHARE_C = Rate(base=0.15, ar_rho=0.3, ar_sd=0.05)  # re-referrals without DVA
+CHILDREN_PER_EVENT = [0.65, 0.22, 0.09, 0.04]  # 1, 2, 3, 4 children
+OLD_FAMILY = 0.15  # first-type events from a family last referred more than 12 months ago
+
+SOURCES_DVA = {
+    "6": 0.50, "2A": 0.08, "2B": 0.01, "3A": 0.02, "3B": 0.03, "3C": 0.01, "3D": 0.01, "3E": 0.02,
+    "3F": 0.01, "5A": 0.03, "5B": 0.02, "5C": 0.01, "5D": 0.02, "1A": 0.05, "1B": 0.01, "1C": 0.01,
+    "1D": 0.01, "4": 0.02, "7": 0.02, "8": 0.04, "9": 0.02, "10": 0.05,
+}  # fmt: skip
+SOURCES_OTHER = {
+    "6": 0.18, "2A": 0.20, "2B": 0.03, "3A": 0.04, "3B": 0.04, "3C": 0.02, "3D": 0.02, "3E": 0.02,
+    "3F": 0.02, "5A": 0.04, "5B": 0.03, "5C": 0.02, "5D": 0.03, "1A": 0.05, "1B": 0.02, "1C": 0.02,
+    "1D": 0.01, "4": 0.03, "7": 0.03, "8": 0.07, "9": 0.03, "10": 0.05,
+}  # fmt: skip
+NEEDS_DVA = {"N1": 0.55, "N4": 0.2, "N5": 0.2, "N3": 0.02, "N8": 0.01, "N0": 0.01, "N9": 0.01}
+NEEDS_OTHER = {
+    "N1": 0.45, "N2": 0.05, "N3": 0.05, "N4": 0.15, "N5": 0.12, "N6": 0.05, "N7": 0.01,
+    "N8": 0.02, "N9": 0.08, "N0": 0.02,
+}  # fmt: skip
+CLOSURES = {"RC7": 0.8, "RC5": 0.07, "RC6": 0.03, "RC3": 0.05, "RC4": 0.03, "RC1": 0.015, "RC2": 0.005}
+PLAN_CATEGORY_DVA = {"EMO": 0.55, "NEG": 0.25, "MUL": 0.1, "PHY": 0.07, "SAB": 0.03}
+PLAN_CATEGORY_OTHER = {"NEG": 0.5, "EMO": 0.2, "PHY": 0.12, "SAB": 0.06, "MUL": 0.12}
+ETHNICITY = {
+    "WBRI": 0.82, "WIRI": 0.003, "WIRT": 0.005, "WOTH": 0.03, "WROM": 0.01, "MWBC": 0.02,
+    "MWBA": 0.007, "MWAS": 0.007, "MOTH": 0.01, "AIND": 0.005, "APKN": 0.015, "ABAN": 0.002,
+    "AOTH": 0.007, "BCRB": 0.003, "BAFR": 0.012, "BOTH": 0.003, "CHNE": 0.002, "OOTH": 0.012,
+    "REFU": 0.005, "NOBT": 0.02,
+}  # fmt: skip
+# Other factors recorded alongside (probability each, per assessment).
+OTHER_FACTORS_DVA = {"1B": 0.2, "2B": 0.12, "4B": 0.35, "16A": 0.12, "17A": 0.25, "18A": 0.05}
+OTHER_FACTORS = {
+    "1B": 0.08, "2B": 0.07, "4A": 0.06, "4B": 0.18, "5B": 0.03, "6A": 0.04, "7A": 0.02, "10A": 0.04,
+    "11A": 0.02, "14A": 0.05, "15A": 0.04, "16A": 0.15, "17A": 0.08, "18A": 0.08, "19A": 0.04, "20": 0.1,
+}  # fmt: skip
+
+
+def simulate_social_care(
+    cal: Calendar, dva_rereferral: Effect, cin_dva: Effect, scale: float, rng: np.random.Generator
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict]:
+    """Return the linked tables, the internal event list (for the casework books), and truth."""
+    months = cal.months(cal.history_start)
+    t = np.arange(len(months)) + cal.month_index(cal.history_start)
+    counts = rng.poisson(np.exp(EVENTS.draw_log(months, t, rng) + np.log(scale)))
+    p_a = np.exp(SHARE_A.draw_log(months, t, rng) + dva_rereferral.path(t, cal.t0))
+    p_ab = np.exp(SHARE_AB.draw_log(months, t, rng) + cin_dva.path(t, cal.t0))
+    p_c = np.exp(SHARE_C.draw_log(months, t, rng))
+    if np.any(p_ab - p_a < 0.05) or np.any(p_ab + p_c > 0.95):
+        raise ValueError("synthetic effects push referral-type shares out of range")
+    dates = random_dates(months, counts, rng)
+    month = np.repeat(np.arange(len(months)), counts)
+    u = rng.random(dates.size)
+    event_type = np.select(
+        [u < p_a[month], u < p_ab[month], u < p_ab[month] + p_c[month]], ["A", "B", "C"], "D"
+    )
+    events, children = _families(dates, event_type, rng)
+    referrals = _referrals(events, children, cal, rng)
+    tables = _episodes(referrals, cal, rng)
+    tables["cs_children"] = _children_table(children, rng)
+    _assign_keys(tables, events, len(children), rng)
+    truth = {
+        "referrals_per_month_at_data_start": EVENTS.base * scale * 1.52,
+        "dva_rereferral_share_pre": SHARE_A.base,
+        "dva_share_pre": SHARE_AB.base,
+        "rereferral_share_pre": SHARE_A.base + SHARE_C.base,
+    }
+    return tables, events, truth
+
+
+def _families(dates: np.ndarray, event_type: np.ndarray, rng: np.random.Generator):
+    """Assign each event to a family and its children, keeping the 12-month rule exact."""
+    days = dates.astype("int64")
+    n = days.size
+    size = rng.choice(4, size=n, p=CHILDREN_PER_EVENT) + 1
+    old = rng.random(n) < OLD_FAMILY
+    last = np.zeros(n, dtype=np.int64)  # last event day per family (families <= events)
+    dva_history = np.zeros(n, dtype=bool)
+    family_children: list[list[int]] = []
+    child_birth: list[int] = []
+    child_family: list[int] = []
+    event_family = np.empty(n, dtype=np.int64)
+    event_children: list[list[int]] = []
+    for i in range(n):
+        d, kind, nf = days[i], event_type[i], len(family_children)
+        known = last[:nf]
+        fam = -1
+        if kind in ("A", "C"):
+            eligible = np.flatnonzero((known >= d - 365) & (known <= d - 7))
+            if eligible.size:
+                weight = np.where(dva_history[eligible] == (kind == "A"), 4.0, 1.0)
+                fam = int(rng.choice(eligible, p=weight / weight.sum()))
+            else:  # no family to re-refer (only in the first weeks of history)
+                event_type[i] = "B" if kind == "A" else "D"
+        elif old[i]:
+            eligible = np.flatnonzero((known < d - 365) & (known >= d - 1500))
+            if eligible.size:
+                fam = int(rng.choice(eligible))
+        kids = [] if fam < 0 else [c for c in family_children[fam] if d - child_birth[c] < 18 * 365]
+        if not kids:
+            if kind in ("A", "C"):  # every child has aged out: a first referral after all
+                event_type[i] = "B" if kind == "A" else "D"
+            fam = nf
+            kids = list(range(len(child_birth), len(child_birth) + size[i]))
+            child_birth.extend(int(d - rng.integers(0, 17 * 365)) for _ in kids)
+            child_family.extend(fam for _ in kids)
+            family_children.append(kids)
+        last[fam] = d
+        dva_history[fam] |= event_type[i] in ("A", "B")
+        event_family[i] = fam
+        event_children.append(kids)
+    events = pd.DataFrame(
+        {"date": pd.to_datetime(dates), "family": event_family, "type": event_type}
+    )
+    events["children"] = event_children
+    children = pd.DataFrame({"family": child_family, "birth_day": child_birth})
+    return events, children
+
+
+def _referrals(events: pd.DataFrame, children: pd.DataFrame, cal: Calendar, rng) -> pd.DataFrame:
+    ev = events.reset_index(names="event").explode("children").rename(columns={"children": "child"})
+    ev["child"] = ev["child"].astype(int)
+    n_events = len(events)
+    source = np.where(
+        np.isin(events["type"], ["A", "B"]),
+        choose(rng, SOURCES_DVA, n_events),
+        choose(rng, SOURCES_OTHER, n_events),
+    ).astype(object)
+    source[rng.random(n_events) < 0.005] = None
+    ev["referral_source"] = source[ev["event"]]
+    ev["dva"] = ev["type"].isin(["A", "B"]).to_numpy()
+    day = ev["date"].to_numpy().astype("datetime64[D]").astype("int64")
+    ev["age"] = (day - children.loc[ev["child"], "birth_day"].to_numpy()) // 365
+    return ev.reset_index(drop=True)
+
+
+def _episodes(ref: pd.DataFrame, cal: Calendar, rng) -> dict[str, pd.DataFrame]:
+    n = len(ref)
+    end = cal.data_end
+    dva = ref["dva"].to_numpy()
+    referral_date = ref["date"]
+    need = np.where(dva, choose(rng, NEEDS_DVA, n), choose(rng, NEEDS_OTHER, n)).astype(object)
+    need[rng.random(n) < 0.005] = None
+    assessed = dva | (rng.random(n) > 0.06)  # a few referrals close before any assessment
+    a_start = referral_date + pd.to_timedelta(rng.integers(0, 6, n), unit="D")
+    a_done = a_start + pd.to_timedelta(np.round(rng.gamma(4.0, 6.5, n)).astype(int) + 3, unit="D")
+    nfa = rng.random(n) < np.where(dva, 0.25, 0.35)
+    stay = pd.to_timedelta(np.round(rng.exponential(240, n)).astype(int) + 30, unit="D")
+    closure = np.where(nfa, a_done + pd.to_timedelta(rng.integers(0, 15, n), unit="D"), a_done + stay)
+    closure = pd.Series(pd.to_datetime(closure))
+    reason = np.where(nfa, "RC8", choose(rng, CLOSURES, n)).astype(object)
+    closure[~assessed] = referral_date[~assessed] + pd.to_timedelta(rng.integers(0, 6, n), unit="D")[~assessed]
+    reason[~assessed] = "RC7"
+    cin = assessed & ~nfa
+
+    # Child protection plans and looked-after starts happen inside open CIN episodes.
+    has_plan = cin & (rng.random(n) < np.where(dva, 0.18, 0.08))
+    p_start = a_done + pd.to_timedelta(rng.integers(3, 31, n), unit="D")
+    p_end = p_start + pd.to_timedelta(rng.integers(90, 541, n), unit="D")
+    closure = closure.where(~has_plan, np.maximum(closure, p_end + pd.Timedelta(days=14)))
+    category = np.where(
+        dva, choose(rng, PLAN_CATEGORY_DVA, n), choose(rng, PLAN_CATEGORY_OTHER, n)
+    )
+    looked_after = cin & (rng.random(n) < 0.04)
+    la_date = a_done + pd.to_timedelta(rng.integers(0, 301, n), unit="D")
+    looked_after &= la_date < closure
+
+    ref_ids = np.array([f"R{i + 1:07d}" for i in range(n)], dtype=object)
+    authorised = a_done.where(a_done <= end)
+    referrals = pd.DataFrame(
+        {
+            "referral_id": ref_ids,
+            "referral_date": referral_date,
+            "referral_source": ref["referral_source"],
+            "primary_need": need,
+            "age_at_referral": ref["age"].astype("Int64"),
+            "closure_date": closure.where(closure <= end),
+            "closure_reason": np.where(closure <= end, reason, None),
+            "_type": ref["type"],
+            "_child": ref["child"],
+            "_family": ref["family"],
+        }
+    )
+    first = pd.DataFrame(
+        {"referral_id": ref_ids, "start_date": a_start, "authorised_date": authorised, "dva": dva}
+    )[assessed & (a_start <= end)]
+    # A few open CIN episodes are re-assessed some months later.
+    again = cin & (rng.random(n) < 0.03)
+    r_start = a_done + pd.to_timedelta(rng.integers(60, 201, n), unit="D")
+    r_done = r_start + pd.to_timedelta(rng.integers(10, 46, n), unit="D")
+    again &= (r_start <= end) & (r_done < closure)
+    second = pd.DataFrame(
+        {
+            "referral_id": ref_ids,
+            "start_date": r_start,
+            "authorised_date": r_done.where(r_done <= end),
+            "dva": dva,
+        }
+    )[again]
+    assessments = pd.concat([first, second]).sort_values(["start_date", "referral_id"])
+    assessments.insert(0, "assessment_id", [f"A{i + 1:07d}" for i in range(len(assessments))])
+    factors = _factors(assessments[assessments["authorised_date"].notna()], rng)
+    plans = pd.DataFrame(
+        {
+            "referral_id": ref_ids,
+            "start_date": p_start,
+            "end_date": p_end.where(p_end <= end),
+            "category": category,
+        }
+    )[has_plan & (p_start <= end)]
+    plans.insert(0, "plan_id", [f"P{i + 1:07d}" for i in range(len(plans))])
+    la = pd.DataFrame({"_child": ref["child"], "became_looked_after": la_date})[
+        looked_after & (la_date <= end)
+    ].drop_duplicates()
+    return {
+        "cs_referrals": referrals,
+        "cs_assessments": assessments.drop(columns="dva").reset_index(drop=True),
+        "cs_factors": factors,
+        "cs_cp_plans": plans.reset_index(drop=True),
+        "cs_looked_after": la.reset_index(drop=True),
+    }
+
+
+def _factors(assessments: pd.DataFrame, rng) -> pd.DataFrame:
+    rows: list[tuple[str, str]] = []
+    dva_codes = np.array(codes.DVA_FACTORS)
+    for aid, dva in zip(assessments["assessment_id"], assessments["dva"]):
+        if dva:
+            found = dva_codes[rng.random(3) < [0.25, 0.85, 0.1]]
+            if found.size == 0:
+                found = np.array(["3B"])
+            table = OTHER_FACTORS_DVA
+        elif rng.random() < 0.2:
+            rows.append((aid, codes.NO_FACTORS))
+            continue
+        else:
+            found = np.array([], dtype=str)
+            table = OTHER_FACTORS
+        others = [c for c, p in table.items() if rng.random() < p]
+        if not dva and not others:
+            others = [choose(rng, table, 1)[0]]
+        rows.extend((aid, str(c)) for c in [*found, *others])
+    return pd.DataFrame(rows, columns=["assessment_id", "factor"])
+
+
+def _assign_keys(tables: dict[str, pd.DataFrame], events: pd.DataFrame, n_children: int, rng):
+    """Give children and families pseudonymised keys, in every table that refers to them."""
+    child_keys = pseudo_keys("C", n_children, rng)
+    family_keys = pseudo_keys("F", int(events["family"].max()) + 1, rng)
+    events["family_id"] = family_keys[events["family"]]
+    kids = tables["cs_children"]
+    kids.insert(0, "child_id", child_keys[kids["_child"]])
+    kids.insert(1, "family_id", family_keys[kids["_family"]])
+    tables["cs_referrals"].insert(1, "child_id", child_keys[tables["cs_referrals"]["_child"]])
+    tables["cs_looked_after"].insert(0, "child_id", child_keys[tables["cs_looked_after"]["_child"]])
+
+
+def _children_table(children: pd.DataFrame, rng) -> pd.DataFrame:
+    n = len(children)
+    ethnicity = choose(rng, ETHNICITY, n).astype(object)
+    ethnicity[rng.random(n) < 0.01] = None
+    return pd.DataFrame(
+        {
+            "_child": np.arange(n),
+            "_family": children["family"].to_numpy(),
+            "gender": choose(rng, {"1": 0.505, "2": 0.485, "0": 0.009, "9": 0.001}, n),
+            "ethnicity": ethnicity,
+        }
+    )

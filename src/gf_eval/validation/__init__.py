@@ -1,0 +1,252 @@
+"""Validate a raw extract: read, refuse identifiers, parse types, check schema and relations.
+
+`validate_extract` returns the typed table (or None) and a report; `run` adds the file side:
+the JSON report always, the typed parquet only when the extract is valid, and a
+ValidationFailed error whose message names the file, columns, checks, row counts and the first
+failing rows. No message or report ever shows the values of keys, dates or free text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+
+from gf_eval.config import Calendar
+from gf_eval.extracts import EXTRACTS
+from gf_eval.files import atomic_path, sha256, write_text
+from gf_eval.validation.identifiers import find_identifiers
+from gf_eval.validation.reading import ExtractError, read_csv_text
+from gf_eval.validation.relations import RELATIONS
+from gf_eval.validation.schemas import SCHEMAS
+
+FIRST_ROWS = 5
+EXAMPLES = 3
+
+
+class ValidationFailed(Exception):
+    """An extract failed validation; str() is the full, value-free explanation."""
+
+
+@dataclass
+class Failure:
+    column: str
+    check: str
+    rows: int  # failing data rows; 0 for a rule about the file or a column as a whole
+    first_rows: list[int] = field(default_factory=list)  # 1 = the first row after the header
+    examples: list[str] = field(default_factory=list)  # only for columns marked echo
+
+    def describe(self) -> str:
+        where = f"column {self.column}" if self.column else "file"
+        text = f"  {where}: {self.check}"
+        if self.rows:
+            text += f": {self.rows} row{'s' if self.rows != 1 else ''} fail"
+            text += f" (first rows: {', '.join(map(str, self.first_rows))})"
+        if self.examples:
+            text += f"; values: {', '.join(self.examples)}"
+        return text
+
+
+def validate_extract(
+    name: str,
+    path: str | Path,
+    parents: dict[str, pd.DataFrame] | None = None,
+    calendar: Calendar | None = None,
+) -> tuple[pd.DataFrame | None, dict]:
+    """Validate one extract file against its schema; return (typed table or None, report)."""
+    path = Path(path)
+    model = SCHEMAS[name]
+    report: dict = {"extract": name, "file": str(path), "sha256": None, "rows": None}
+    failures: list[Failure] = []
+    typed = None
+    try:
+        report["sha256"] = sha256(path) if path.is_file() else None
+        raw = read_csv_text(path)
+    except ExtractError as err:
+        failures.append(Failure("", str(err).removeprefix(f"{path}: "), 0))
+        raw = None
+    if raw is not None:
+        report["rows"] = len(raw)
+        report["columns"] = list(raw.columns)
+        identifiers = find_identifiers(raw)
+        if identifiers:
+            report["refused"] = "the extract is not anonymised: it carries direct identifiers"
+            failures += [
+                Failure(col, f"direct identifier refused: {why}", 0)
+                for col, why in identifiers.items()
+            ]
+        else:
+            parents = parents or {}
+            absent = [p for p in EXTRACTS[name].parents if p not in parents]
+            if absent:
+                raise ValueError(f"{name}: validating it needs the parent tables {absent}")
+            typed, failures = _check(model, raw, parents, calendar, name)
+    report["valid"] = not failures
+    report["n_failures"] = len(failures)
+    report["failures"] = [asdict(f) for f in failures]
+    counts: dict[str, dict[str, int]] = {}
+    for f in failures:
+        counts.setdefault(f.column or "(file)", {})[f.check] = f.rows
+    report["failure_counts"] = counts
+    return (typed if not failures else None), report
+
+
+def _check(model, raw, parents, calendar, name) -> tuple[pd.DataFrame, list[Failure]]:
+    schema = model.to_schema()
+    typed, failures, bad_cells = _parse_types(schema, raw)
+    try:
+        schema.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        failures += _from_pandera(err.failure_cases, schema, bad_cells)
+    missing = {f.column for f in failures if f.check == "column missing"}
+    if calendar is not None:
+        failures += _date_range(typed, calendar)
+    for relation in RELATIONS.get(name, []):
+        if missing.intersection(relation.columns):
+            continue
+        ok = relation.rule(typed, parents)
+        failures += _rows_failure(", ".join(relation.columns), relation.check, ~ok, typed, False)
+    return typed, sorted(failures, key=lambda f: (f.column, f.check))
+
+
+def _parse_types(schema, raw: pd.DataFrame):
+    """Parse each schema column from text to its type; unparseable cells become failures."""
+    typed = raw.copy()
+    failures, bad_cells = [], set()
+    for col, column in schema.columns.items():
+        if col not in raw:
+            continue
+        text = raw[col]
+        dtype = str(column.dtype)
+        if dtype.startswith("datetime64"):
+            parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype(dtype)
+            rule = "type: date as YYYY-MM-DD"
+            bad = text.notna() & parsed.isna()
+        elif dtype == "Int64":
+            number = pd.to_numeric(text, errors="coerce")
+            whole = number.notna() & (number == number.round())
+            parsed = number.where(whole).astype("Float64").astype("Int64")
+            rule = "type: whole number"
+            bad = text.notna() & ~whole
+        else:
+            continue
+        typed[col] = parsed
+        if bad.any():
+            echo = bool(column.metadata and column.metadata.get("echo"))
+            failures += _rows_failure(col, rule, bad, raw, echo)
+            bad_cells.update((col, i) for i in raw.index[bad])
+    return typed, failures, bad_cells
+
+
+def _rows_failure(column, check, bad: pd.Series, values: pd.DataFrame, echo: bool) -> list[Failure]:
+    if not bad.any():
+        return []
+    rows = [int(i) + 1 for i in values.index[bad.to_numpy()][:FIRST_ROWS]]
+    examples = []
+    if echo:
+        examples = sorted(values.loc[bad.to_numpy(), column].dropna().astype(str).unique())[:EXAMPLES]
+    return [Failure(column, check, int(bad.sum()), rows, examples)]
+
+
+def _from_pandera(cases: pd.DataFrame, schema, bad_cells: set) -> list[Failure]:
+    failures = []
+    whole = cases[cases["index"].isna()]
+    for _, case in whole.iterrows():
+        check = str(case["check"])
+        if check == "column_in_dataframe":
+            failures.append(Failure(str(case["failure_case"]), "column missing", 0))
+        elif check == "column_in_schema":
+            failures.append(Failure(str(case["failure_case"]), "unexpected column", 0))
+        elif check.startswith("dtype("):
+            failures.append(Failure(str(case["column"]), f"wrong type: expected {check}", 0))
+        # other whole-column cases are checks that could not run because a column is missing
+    rows = cases[cases["index"].notna()].copy()
+    rows["index"] = rows["index"].astype(int)
+    frame_level = rows["schema_context"] == "DataFrameSchema"
+    for check, group in rows[frame_level].groupby("check", sort=True):
+        columns = [c for c in schema.columns if re.search(rf"\b{c}\b", str(check))]
+        failures.append(_grouped(", ".join(columns), str(check), group, echo=False))
+    for (col, check), group in rows[~frame_level].groupby(["column", "check"], sort=True):
+        group = group[[(col, i) not in bad_cells for i in group["index"]]]
+        if group.empty:
+            continue
+        meta = schema.columns[col].metadata or {}
+        failures.append(_grouped(str(col), _plain(str(check)), group, bool(meta.get("echo"))))
+    return failures
+
+
+def _grouped(column: str, check: str, group: pd.DataFrame, echo: bool) -> Failure:
+    index = sorted(set(group["index"]))
+    examples = sorted({str(v) for v in group["failure_case"]})[:EXAMPLES] if echo else []
+    return Failure(column, check, len(index), [i + 1 for i in index[:FIRST_ROWS]], examples)
+
+
+def _plain(check: str) -> str:
+    """Pandera's check names in words a data manager would use."""
+    if check.startswith("isin("):
+        return "value not in the code list"
+    if check == "field_uniqueness":
+        return "duplicate key"
+    if check == "not_nullable":
+        return "missing value"
+    if check.startswith("str_matches("):
+        return f"key format {check.removeprefix('str_matches(').removesuffix(')')}"
+    bounds = re.match(r"(greater|less)_than_or_equal_to\((.*)\)", check)
+    if bounds:
+        return f"out of range: {'below' if bounds[1] == 'greater' else 'above'} {bounds[2]}"
+    return check
+
+
+def _date_range(typed: pd.DataFrame, calendar: Calendar) -> list[Failure]:
+    failures = []
+    first, last = calendar.history_start, calendar.data_end
+    for col in typed.columns:
+        if str(typed[col].dtype).startswith("datetime64"):
+            bad = typed[col].notna() & ((typed[col] < first) | (typed[col] > last))
+            check = f"date outside the extract period {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+            failures += _rows_failure(col, check, bad, typed, False)
+    return failures
+
+
+def to_interim(model, typed: pd.DataFrame) -> pd.DataFrame:
+    """The typed table for data/interim: Y/N flags as booleans, columns in schema order."""
+    schema = model.to_schema()
+    out = typed[list(schema.columns)].copy()
+    for col, column in schema.columns.items():
+        if column.metadata and column.metadata.get("flag"):
+            out[col] = out[col].map({"Y": True, "N": False}).astype("boolean")
+        elif str(column.dtype).startswith("string") or str(column.dtype) == "str":
+            out[col] = out[col].astype("string")
+    return out
+
+
+def run(
+    name: str,
+    raw: str | Path,
+    out: str | Path,
+    report_path: str | Path,
+    parents: dict[str, str | Path] | None = None,
+    calendar: Calendar | None = None,
+) -> dict:
+    """Validate, write the report, and write the parquet only if valid; raise if not."""
+    out = Path(out)
+    out.unlink(missing_ok=True)  # never leave an earlier run's table looking valid
+    parent_frames = {k: pd.read_parquet(v) for k, v in (parents or {}).items()}
+    typed, report = validate_extract(name, raw, parent_frames, calendar)
+    if typed is not None:
+        with atomic_path(out) as tmp:
+            to_interim(SCHEMAS[name], typed).to_parquet(tmp, index=False)
+    write_text(report_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if typed is None:
+        head = f"{raw}: {report.get('refused') or 'validation failed'}"
+        lines = [Failure(**f).describe() for f in report["failures"]]
+        raise ValidationFailed(
+            f"{head} ({report['n_failures']} problem{'s' if report['n_failures'] != 1 else ''}):\n"
+            + "\n".join(lines)
+            + f"\nNo typed table was written. Report: {report_path}"
+        )
+    return report
