@@ -41,10 +41,12 @@ class Failure:
     examples: list[str] = field(default_factory=list)  # only for columns marked echo
 
     def describe(self) -> str:
-        where = f"column {self.column}" if self.column else "file"
+        where = "file"
+        if self.column:
+            where = f"{'columns' if ', ' in self.column else 'column'} {self.column}"
         text = f"  {where}: {self.check}"
         if self.rows:
-            text += f": {self.rows} row{'s' if self.rows != 1 else ''} fail"
+            text += f": {self.rows} row{'s fail' if self.rows != 1 else ' fails'}"
             text += f" (first rows: {', '.join(map(str, self.first_rows))})"
         if self.examples:
             text += f"; values: {', '.join(self.examples)}"
@@ -181,7 +183,8 @@ def _from_pandera(cases: pd.DataFrame, schema, bad_cells: set) -> list[Failure]:
 
 def _grouped(column: str, check: str, group: pd.DataFrame, echo: bool) -> Failure:
     index = sorted(set(group["index"]))
-    examples = sorted({str(v) for v in group["failure_case"]})[:EXAMPLES] if echo else []
+    values = group["failure_case"].dropna()
+    examples = sorted({str(v) for v in values})[:EXAMPLES] if echo else []
     return Failure(column, check, len(index), [i + 1 for i in index[:FIRST_ROWS]], examples)
 
 

@@ -1,0 +1,75 @@
+"""Shared fixtures: the default synthetic extracts, generated once per test session."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gf_eval import synth, validation
+from gf_eval.config import Calendar, load_config, synth_settings
+from gf_eval.extracts import EXTRACTS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def config() -> dict:
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="session")
+def calendar(config) -> Calendar:
+    return Calendar.from_config(config)
+
+
+@pytest.fixture(scope="session")
+def settings(config) -> dict:
+    return json.loads(synth_settings(config))
+
+
+def with_synthetic(settings: dict, **changes) -> dict:
+    """A copy of the generator settings with synthetic.<key> changed."""
+    out = copy.deepcopy(settings)
+    out["synthetic"].update(changes)
+    return out
+
+
+@pytest.fixture(scope="session")
+def generated(settings):
+    """(tables with internal columns, truth) for the default config."""
+    return synth.generate(settings)
+
+
+@pytest.fixture(scope="session")
+def raw_dir(generated, tmp_path_factory) -> Path:
+    """The default synthetic extracts written as CSV; tests must copy before changing them."""
+    out = tmp_path_factory.mktemp("raw")
+    synth.write(*generated, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def interim_dir(raw_dir, calendar, tmp_path_factory) -> Path:
+    """Every default extract validated, parents first, as the workflow does."""
+    out = tmp_path_factory.mktemp("interim")
+    for name, extract in EXTRACTS.items():  # EXTRACTS lists parents before children
+        parents = {p: out / f"{p}.parquet" for p in extract.parents}
+        validation.run(
+            name, raw_dir / extract.filename, out / f"{name}.parquet",
+            out / f"{name}.json", parents, calendar,
+        )  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def workdir(raw_dir, interim_dir, tmp_path) -> Path:
+    """A scratch copy of the raw extracts plus the validated parents, safe to corrupt."""
+    for path in raw_dir.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    for path in interim_dir.glob("*.parquet"):
+        shutil.copy(path, tmp_path / f"parent_{path.name}")
+    return tmp_path
