@@ -1,0 +1,73 @@
+"""Project set-up: dependency lists agree, and the config is checked against its schema."""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gf_eval.config import ConfigError, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _normalise(spec: str) -> tuple[str, str]:
+    name, version = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec).groups()
+    return name.lower().replace("_", "-"), version.replace(" ", "")
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["test"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    conda = [d for d in env if isinstance(d, str) and not d.startswith(("python", "pip"))]
+    assert sorted(map(_normalise, conda)) == sorted(map(_normalise, declared))
+    python = next(d for d in env if isinstance(d, str) and d.startswith("python"))
+    assert _normalise(python)[1] == project["requires-python"]
+
+
+def test_constraints_pin_every_dependency():
+    pins = dict(
+        _normalise(line.replace("==", " ==", 1))
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for spec in project["dependencies"] + project["optional-dependencies"]["test"]:
+        assert _normalise(spec)[0] in pins, spec
+
+
+def test_default_config_is_valid():
+    config = load_config(ROOT / "config" / "config.yaml")
+    assert config["targets"] == {"repeat_marac": -0.25, "dva_rereferrals": -0.30, "cin_dva": -0.10}
+    assert config["disclosure"]["threshold"] == 5
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.pop("seed"), "'seed' is a required property"),
+        (lambda c: c["targets"].update(cin_dva=0.1), "targets/cin_dva"),
+        (lambda c: c["calendar"].update(data_start="2012-13-01"), "calendar/data_start"),
+        (lambda c: c["synthetic"].update(scenario="maybe"), "synthetic/scenario"),
+        (lambda c: c.update(extra_key=1), "Additional properties"),
+        (lambda c: c["calendar"].update(intervention_start="2011-09-01"), "order"),
+        (lambda c: c["windows"]["pre"].update(end="2015-10-31"), "windows/pre must end"),
+        (lambda c: c["windows"]["post"].update(end="2018-01-31"), "within data_start"),
+    ],
+)
+def test_bad_configs_are_refused_with_the_key_named(change, message):
+    config = copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    change(config)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
+def test_null_scenario_may_be_written_unquoted():
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["synthetic"]["scenario"] = None  # `scenario: null` in YAML
+    validate_config(config)

@@ -1,0 +1,107 @@
+"""The Snakemake workflow end to end, in a temporary copy of the project."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from gf_eval import synth
+from gf_eval.extracts import EXTRACTS
+
+from conftest import with_synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=project, capture_output=True, text=True
+    )
+
+
+def copy_project(dest: Path) -> Path:
+    """A copy of the workflow's files with a small synthetic authority (fast to run)."""
+    dest.mkdir(parents=True)
+    for item in ("Snakefile", "config", "profiles", "environment.yml"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    config = yaml.safe_load((dest / "config" / "config.yaml").read_text())
+    config["synthetic"]["scale"] = 0.3
+    (dest / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("workflow") / "project")
+
+
+@pytest.fixture(scope="module")
+def first_run(project) -> subprocess.CompletedProcess:
+    return snakemake(project)  # a bare `snakemake`: the default profile supplies the cores
+
+
+def test_a_bare_snakemake_runs_the_whole_workflow(project, first_run):
+    assert first_run.returncode == 0, first_run.stderr[-3000:]
+    for name in EXTRACTS:
+        assert (project / "data" / "interim" / f"{name}.parquet").is_file()
+        assert (project / "results" / "validation" / f"{name}.json").is_file()
+        assert (project / "logs" / "validate" / f"{name}.log").is_file()
+    assert (project / "data" / "raw" / "synthetic" / "truth.json").is_file()
+    marac = pd.read_parquet(project / "data" / "interim" / "marac_cases.parquet")
+    assert 0 < len(marac) < 1500  # scale 0.3 of a few hundred a year over six years
+
+
+def test_a_second_run_has_nothing_to_do(project, first_run):
+    rerun = snakemake(project)
+    assert rerun.returncode == 0
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def test_real_extracts_folder_is_used_and_failures_stop_downstream(tmp_path, settings):
+    project = copy_project(tmp_path / "project")
+    real = project / "data" / "raw" / "elsewhere"
+    synth.write(*synth.generate(with_synthetic(settings, scale=0.3)), real)
+    (real / "truth.json").unlink()
+    children = (real / "cs_children.csv").read_text().splitlines()
+    children[3] = children[3].rsplit(",", 1)[0] + ",XXXX"  # an unknown ethnicity code
+    (real / "cs_children.csv").write_text("\n".join(children) + "\n")
+    result = snakemake(project, "--config", "extracts=data/raw/elsewhere")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule validate" in out and "logs/validate/cs_children.log" in out
+    assert "column ethnicity: value not in the code list: 1 row fails (first rows: 3)" in (
+        project / "logs" / "validate" / "cs_children.log"
+    ).read_text()
+    # Nothing downstream of the failed table ran, and the generator did not run at all.
+    for child in ("cs_children", "cs_referrals", "cs_looked_after", "casework"):
+        assert not (project / "data" / "interim" / f"{child}.parquet").exists()
+    assert not (project / "data" / "raw" / "synthetic").exists()
+    report = (project / "results" / "validation" / "cs_children.json").read_text()
+    assert '"valid": false' in report
+
+
+def test_a_bad_config_is_refused_before_anything_runs(project):
+    result = snakemake(project, "-n", "--config", "seed=-3")
+    assert result.returncode != 0
+    assert "seed" in result.stdout + result.stderr
+
+
+def test_snakemake_lint_is_clean():
+    result = snakemake(ROOT, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefmt_check_passes():
+    result = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "Snakefile"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
