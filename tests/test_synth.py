@@ -167,6 +167,11 @@ def test_messiness_is_there(generated, calendar):
     assert not tables["cs_factors"]["assessment_id"].isin(
         tables["cs_assessments"].loc[open_assessments, "assessment_id"]
     ).any()
+    # Factors were collected only from April 2013, so earlier assessments have none.
+    assessed = tables["cs_assessments"].merge(tables["cs_factors"], on="assessment_id", how="left")
+    early = assessed["authorised_date"] < pd.Timestamp(codes.FACTORS_COLLECTED_FROM)
+    assert early.sum() > 1000 and assessed.loc[early, "factor"].isna().all()
+    assert assessed.loc[~early & assessed["authorised_date"].notna(), "factor"].notna().all()
     casework = tables["casework"]
     closed = casework["closure_date"].notna()
     assert 0.05 < casework.loc[closed, "dash_close"].isna().mean() < 0.6

@@ -162,7 +162,42 @@ def test_ragged_row(workdir):
     lines[5] += ",extra,cells"
     path.write_text("\n".join(lines) + "\n")
     message, _ = fails(workdir, "cs_children")
-    assert "malformed CSV" in message and "line 6" in message
+    assert "malformed CSV: 1 row does not have the header's 4 fields (first rows: 5)" in message
+
+
+@pytest.mark.parametrize("row", [1, 7])
+def test_short_row_or_trailing_comma(workdir, row):
+    path = workdir / "cs_children.csv"
+    lines = path.read_text().splitlines()
+    lines[row] = lines[row].rsplit(",", 1)[0] if row == 7 else lines[row] + ","
+    path.write_text("\n".join(lines) + "\n")
+    message, _ = fails(workdir, "cs_children")
+    assert f"1 row does not have the header's 4 fields (first rows: {row})" in message
+    assert lines[row].split(",")[0] not in message  # the child key is not echoed
+
+
+@pytest.mark.parametrize("value", ["inf", "1e30", "3.0", "1e1", "99999999999999999999"])
+def test_numbers_must_be_plain_whole_numbers(workdir, value):
+    set_cells(workdir / "marac_cases.csv", "dash_score", {2: value})
+    message, _ = fails(workdir, "marac_cases")
+    assert "column dash_score: type: whole number: 1 row fails (first rows: 2)" in message
+    assert "out of range" not in message
+
+
+def test_composite_key_duplicates_name_their_columns(workdir):
+    rows = read_rows(workdir / "cs_factors.csv")
+    write_rows(workdir / "cs_factors.csv", rows + [rows[1]])
+    message, report = fails(workdir, "cs_factors")
+    assert f"columns assessment_id, factor: duplicate key: 2 rows fail (first rows: 1, {len(rows)})" in message
+
+
+def test_child_measure_needs_engaged_children(workdir):
+    rows = read_rows(workdir / "casework.csv")
+    h = rows[0]
+    i = next(i for i, r in enumerate(rows[1:], 1) if r[h.index("children_engaged")] == "N")
+    set_cells(workdir / "casework.csv", "sdq_alloc", {i: "12"})
+    message, _ = fails(workdir, "casework")
+    assert f"sdq_alloc and sdq_close only where children_engaged is Y: 1 row fails (first rows: {i})" in message
 
 
 def test_missing_column(workdir):

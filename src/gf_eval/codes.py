@@ -107,6 +107,8 @@ FACTORS: dict[str, str] = {
     "22A": "Female genital mutilation",
     "23A": "Abuse linked to faith or belief",
 }
+# The CIN census collected factors at the end of assessment from this date only.
+FACTORS_COLLECTED_FROM = "2013-04-01"
 # "DVA is a factor" means any of these; referral-source codes 3A-3F are a different list.
 DVA_FACTORS: tuple[str, ...] = ("3A", "3B", "3C")
 NO_FACTORS = "21"

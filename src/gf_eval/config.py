@@ -46,12 +46,9 @@ class Calendar:
         first = self.data_start if start is None else start
         return pd.period_range(first, self.data_end, freq="M")
 
-    def month_index(self, dates: pd.Series | pd.Timestamp) -> Any:
+    def month_index(self, date: pd.Timestamp) -> int:
         """Months from data_start: 0 for April 2012, negative in the history year."""
-        origin = self.data_start.to_period("M").ordinal
-        if isinstance(dates, pd.Timestamp):
-            return dates.to_period("M").ordinal - origin
-        return dates.dt.to_period("M").map(lambda p: p.ordinal) - origin
+        return (date.year - self.data_start.year) * 12 + date.month - self.data_start.month
 
     @property
     def t0(self) -> int:

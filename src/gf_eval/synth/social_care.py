@@ -222,7 +222,9 @@ def _episodes(ref: pd.DataFrame, cal: Calendar, rng) -> dict[str, pd.DataFrame]:
     )[again]
     assessments = pd.concat([first, second]).sort_values(["start_date", "referral_id"])
     assessments.insert(0, "assessment_id", [f"A{i + 1:07d}" for i in range(len(assessments))])
-    factors = _factors(assessments[assessments["authorised_date"].notna()], rng)
+    # As in the census, factors exist only for assessments completed from April 2013.
+    recorded = assessments["authorised_date"] >= pd.Timestamp(codes.FACTORS_COLLECTED_FROM)
+    factors = _factors(assessments[recorded], rng)
     plans = pd.DataFrame(
         {
             "referral_id": ref_ids,

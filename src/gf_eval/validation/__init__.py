@@ -125,13 +125,15 @@ def _parse_types(schema, raw: pd.DataFrame):
         text = raw[col]
         dtype = str(column.dtype)
         if dtype.startswith("datetime64"):
-            parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").astype(dtype)
+            shaped = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+            parsed = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce")
+            parsed = parsed.astype(dtype)
             rule = "type: date as YYYY-MM-DD"
             bad = text.notna() & parsed.isna()
         elif dtype == "Int64":
-            number = pd.to_numeric(text, errors="coerce")
-            whole = number.notna() & (number == number.round())
-            parsed = number.where(whole).astype("Float64").astype("Int64")
+            # Plain digits only, short enough to be exact: no 1.0, 1e3, inf or 20-digit values.
+            whole = text.str.fullmatch(r"-?\d{1,15}").fillna(False).astype(bool)
+            parsed = pd.to_numeric(text.where(whole)).astype("Float64").astype("Int64")
             rule = "type: whole number"
             bad = text.notna() & ~whole
         else:
@@ -170,7 +172,10 @@ def _from_pandera(cases: pd.DataFrame, schema, bad_cells: set) -> list[Failure]:
     rows["index"] = rows["index"].astype(int)
     frame_level = rows["schema_context"] == "DataFrameSchema"
     for check, group in rows[frame_level].groupby("check", sort=True):
-        columns = [c for c in schema.columns if re.search(rf"\b{c}\b", str(check))]
+        if check == "multiple_fields_uniqueness":
+            columns, check = list(group["column"].unique()), "duplicate key"
+        else:
+            columns = [c for c in schema.columns if re.search(rf"\b{c}\b", str(check))]
         failures.append(_grouped(", ".join(columns), str(check), group, echo=False))
     for (col, check), group in rows[~frame_level].groupby(["column", "check"], sort=True):
         group = group[[(col, i) not in bad_cells for i in group["index"]]]

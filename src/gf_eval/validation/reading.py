@@ -40,13 +40,14 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
         found = [name for sep, name in DELIMITERS.items() if sep in header]
         hint = f" (the header is {found[0]}-separated)" if found else ""
         raise ExtractError(f"{path}: the header has no commas: expected comma-separated values{hint}")
+    _check_row_lengths(path, text)
     try:
         df = pd.read_csv(
             io.StringIO(text),
             dtype=str,
             keep_default_na=False,
             na_values=[""],
-            skipinitialspace=False,
+            index_col=False,
         )
     except (pd.errors.ParserError, csv.Error) as err:
         # pandas' message gives line numbers and field counts, never cell contents.
@@ -60,3 +61,19 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     for col in df.columns:
         df[col] = df[col].str.strip().replace("", pd.NA)
     return df
+
+
+def _check_row_lengths(path: Path, text: str) -> None:
+    """Every row must have as many fields as the header (pandas would pad or shift them)."""
+    try:
+        rows = csv.reader(io.StringIO(text))
+        width = len(next(rows))
+        bad = [i for i, row in enumerate(rows, 1) if row and len(row) != width]
+    except csv.Error as err:
+        raise ExtractError(f"{path}: malformed CSV: {err}") from None
+    if bad:
+        first = ", ".join(map(str, bad[:5]))
+        raise ExtractError(
+            f"{path}: malformed CSV: {len(bad)} row{'s do' if len(bad) != 1 else ' does'} not have "
+            f"the header's {width} fields (first rows: {first})"
+        )

@@ -198,10 +198,18 @@ class Casework(Base):
     def closure_complete(cls, df: pd.DataFrame) -> Series[bool]:
         return together(df, "closure_date", "closure_reason")
 
-    @pa.dataframe_check(error="closure measures only for closed cases")
+    @pa.dataframe_check(
+        error="closure measures (dash_close, swemwbs_close, safety_close, sdq_close) "
+        "only with a closure_date"
+    )
     def closure_measures_need_closure(cls, df: pd.DataFrame) -> Series[bool]:
         closing = [f"{m}_close" for m in codes.CASEWORK_MEASURES]
         return df["closure_date"].notna() | df[closing].isna().all(axis=1)
+
+    @pa.dataframe_check(error="sdq_alloc and sdq_close only where children_engaged is Y")
+    def child_measure_needs_children(cls, df: pd.DataFrame) -> Series[bool]:
+        no_sdq = df["sdq_alloc"].isna() & df["sdq_close"].isna()
+        return (df["children_engaged"] == "Y") | no_sdq
 
 
 def _item():
