@@ -25,6 +25,7 @@ SHARE_A = Rate(base=0.075, trend=0.0005, ar_rho=0.3, ar_sd=0.08)  # DVA re-refer
 SHARE_AB = Rate(base=0.40, trend=0.001, season_amplitude=0.03, peak_month=1, ar_rho=0.3, ar_sd=0.04)
 SHARE_C = Rate(base=0.15, ar_rho=0.3, ar_sd=0.05)  # re-referrals without DVA
 CHILDREN_PER_EVENT = [0.65, 0.22, 0.09, 0.04]  # 1, 2, 3, 4 children
+CHILDREN_MEAN = float(np.dot(CHILDREN_PER_EVENT, [1, 2, 3, 4]))
 OLD_FAMILY = 0.15  # first-type events from a family last referred more than 12 months ago
 
 SOURCES_DVA = {
@@ -83,7 +84,7 @@ def simulate_social_care(
     tables["cs_children"] = _children_table(children, rng)
     _assign_keys(tables, events, len(children), rng)
     truth = {
-        "referrals_per_month_at_data_start": EVENTS.base * scale * 1.52,
+        "referrals_per_month_at_data_start": EVENTS.base * scale * CHILDREN_MEAN,
         "dva_rereferral_share_pre": SHARE_A.base,
         "dva_share_pre": SHARE_AB.base,
         "rereferral_share_pre": SHARE_A.base + SHARE_C.base,
