@@ -35,11 +35,18 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parent(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PARQUET, got {text!r}")
+    return name, path
+
+
 def _validate(args: argparse.Namespace) -> int:
     from gf_eval import validation
     from gf_eval.config import Calendar, load_config
 
-    parents = dict(p.split("=", 1) for p in args.parent)
+    parents = dict(args.parent)
     calendar = Calendar.from_config(load_config(args.config)) if args.config else None
     if args.calendar:
         calendar = Calendar.from_config({"calendar": json.loads(args.calendar)})
@@ -70,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", required=True, help="the raw CSV file")
     p.add_argument("--out", required=True, help="the typed parquet to write if valid")
     p.add_argument("--report", required=True, help="the JSON validation report to write")
-    p.add_argument("--parent", action="append", default=[], metavar="NAME=PARQUET",
+    p.add_argument("--parent", action="append", default=[], metavar="NAME=PARQUET", type=_parent,
                    help="a validated parent table, for the cross-table rules")
     p.add_argument("--config", help="config file whose calendar bounds the dates")
     p.add_argument("--calendar", help="the calendar as JSON (overrides --config)")
