@@ -59,6 +59,58 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _its(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from gf_eval.files import write_text
+    from gf_eval.stats.its import ITS, ITSInputError
+
+    try:
+        data = pd.read_csv(args.data)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        log.error("gf-eval its: %s: cannot read the CSV: %s", args.data, err)
+        return 2
+    try:
+        if args.group and args.treated is None:
+            raise ITSInputError("--group needs --treated (the treated series' value)")
+        treated = args.treated
+        if args.group and treated is not None and args.group in data:
+            # Match the treated value to the group column's type (numbers stay numbers).
+            values = {str(v): v for v in data[args.group].unique()}
+            treated = values.get(treated, treated)
+        model = ITS(
+            data, args.outcome, args.time, _number(args.start), family=args.family,
+            offset=args.offset, trials=args.trials, season=args.season, period=args.period,
+            harmonics=args.harmonics if args.season and not args.season_dummies else 0,
+            season_dummies=args.season_dummies, covariates=args.covariate,
+            slope_change=not args.no_slope_change, group=args.group, treated=treated,
+            exclude=args.exclude, slope_origin=None if args.slope_origin is None
+            else _number(args.slope_origin),
+        )  # fmt: skip
+        result = model.fit(se=args.se, lags=args.lags)
+        placebo = model.placebo([_number(p) for p in args.placebo], se=args.se, lags=args.lags)
+    except ITSInputError as err:
+        log.error("gf-eval its: %s: %s", args.data, err)
+        return 2
+    print(result.summary())
+    if not placebo.empty:
+        print("Placebo interruptions (pre-period data only):")
+        print(placebo.to_string(index=False))
+    if args.json:
+        out = result.to_dict()
+        out["placebo"] = placebo.to_dict(orient="records")
+        write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SystemExit(f"gf-eval its: {text!r} is not a number") from None
+    return int(value) if value.is_integer() else value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gf_eval.extracts import EXTRACTS
 
@@ -83,6 +135,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calendar", help="the calendar as JSON (overrides --config)")
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
+    p.add_argument("data", help="a CSV with one row per period (and per series with --group)")
+    p.add_argument("--outcome", required=True, help="the outcome column")
+    p.add_argument("--time", required=True, help="the numeric, equally spaced time column")
+    p.add_argument("--start", required=True, help="the time value of the first post period")
+    p.add_argument("--family", default="gaussian",
+                   choices=["gaussian", "poisson", "quasipoisson", "negbin", "binomial"])
+    p.add_argument("--offset", help="column whose log is the offset (population or cases)")
+    p.add_argument("--trials", help="the binomial denominator column")
+    p.add_argument("--season", help="the season column (for example the calendar month)")
+    p.add_argument("--period", type=float, default=12, help="the seasonal period (default 12)")
+    p.add_argument("--harmonics", type=int, default=1, help="Fourier pairs (default 1)")
+    p.add_argument("--season-dummies", action="store_true", help="season indicators instead")
+    p.add_argument("--covariate", action="append", default=[], help="a further numeric column")
+    p.add_argument("--no-slope-change", action="store_true", help="level change only")
+    p.add_argument("--slope-origin", help="time value where the slope-change term is 0 "
+                   "(default: --start, as Linden's itsa)")
+    p.add_argument("--se", default="model", choices=["model", "newey", "prais"])
+    p.add_argument("--lags", type=int, help="Newey-West lag (default: the suggested lag)")
+    p.add_argument("--group", help="the series column, for a controlled ITS")
+    p.add_argument("--treated", help="the treated series' value in --group")
+    p.add_argument("--exclude", type=int, default=0, help="phase-in periods left out from start")
+    p.add_argument("--placebo", nargs="*", default=[], help="placebo start times (pre-period)")
+    p.add_argument("--json", help="also write the results as JSON (link scale)")
+    p.set_defaults(func=_its)
     return parser
 
 
