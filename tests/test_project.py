@@ -71,3 +71,38 @@ def test_null_scenario_may_be_written_unquoted():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["synthetic"]["scenario"] = None  # `scenario: null` in YAML
     validate_config(config)
+
+
+# Stage of each module or subpackage; a module may import only its own stage or lower ones.
+# `stats` is the generic engine: it may import nothing of gf_eval but itself.
+STAGES = {"codes": 0, "extracts": 0, "config": 0, "files": 0, "synth": 1, "validation": 2,
+          "cli": 9, "__main__": 9}  # fmt: skip
+
+
+def _gf_imports(path: Path) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gf_eval"):
+            parts = node.module.split(".")
+            found.add(parts[1] if len(parts) > 1 else node.names[0].name)
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("gf_eval.")}
+    return found
+
+
+def test_no_stage_imports_a_higher_one():
+    package = ROOT / "src" / "gf_eval"
+    for path in package.rglob("*.py"):
+        rel = path.relative_to(package).parts
+        stage = rel[0].removesuffix(".py")
+        if stage == "__init__":
+            continue
+        for imported in _gf_imports(path):
+            if stage == "stats" or imported == "stats":
+                assert stage in ("stats", "cli", "__main__") and (
+                    stage != "stats" or imported == "stats"
+                ), f"{path}: imports gf_eval.{imported}"
+            else:
+                assert STAGES[imported] <= STAGES[stage], f"{path}: imports gf_eval.{imported}"
