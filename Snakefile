@@ -1,8 +1,11 @@
-# gf-eval workflow: raw extracts -> validation -> typed interim tables.
+# gf-eval workflow: raw extracts -> validation -> typed interim tables -> derived series and
+# cohorts -> models -> appendix tables and figures.
 # A thin map of the data flow; every step is a `gf-eval` subcommand.
 from snakemake.utils import min_version, validate
 from gf_eval.config import SYNTHETIC_DIR, check_config, extract_dir, synth_settings
 from gf_eval.extracts import EXTRACTS
+from gf_eval.derive import DERIVED, INPUTS
+from gf_eval.analysis import MODEL_FILES
 import json
 import os
 import sys
@@ -27,6 +30,8 @@ os.environ["PATH"] = os.pathsep.join(
 )
 RAW = extract_dir(config)
 CALENDAR = json.dumps(config["calendar"], sort_keys=True)
+# The whole config, for the steps after validation; a change to it reruns them.
+SETTINGS = json.dumps(config, sort_keys=True, separators=(",", ":"))
 
 
 wildcard_constraints:
@@ -40,6 +45,7 @@ def parent_tables(wildcards):
 rule all:
     input:
         expand("data/interim/{extract}.parquet", extract=EXTRACTS),
+        expand("results/working/models/{file}", file=MODEL_FILES),
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -79,3 +85,37 @@ rule validate:
         "gf-eval validate {wildcards.extract} --raw {input.raw} --out {output}"
         " --report {log.report} {params.parents} --calendar {params.calendar:q}"
         " --log {log.messages}"
+
+
+rule derive:
+    input:
+        expand("data/interim/{extract}.parquet", extract=INPUTS),
+    output:
+        expand("data/interim/derived/{name}.parquet", name=DERIVED),
+    log:
+        "logs/derive.log",
+    conda:
+        "environment.yml"
+    params:
+        settings=SETTINGS,
+        out=lambda wc, output: os.path.dirname(output[0]),
+    shell:
+        "gf-eval derive --interim data/interim --out {params.out}"
+        " --settings {params.settings:q} --log {log}"
+
+
+rule models:
+    input:
+        "data/interim/derived/monthly_series.parquet",
+    output:
+        expand("results/working/models/{file}", file=MODEL_FILES),
+    log:
+        "logs/models.log",
+    conda:
+        "environment.yml"
+    params:
+        settings=SETTINGS,
+        out=lambda wc, output: os.path.dirname(output[0]),
+    shell:
+        "gf-eval models --series {input} --out {params.out}"
+        " --settings {params.settings:q} --log {log}"

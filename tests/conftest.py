@@ -73,3 +73,31 @@ def workdir(raw_dir, interim_dir, tmp_path) -> Path:
     for path in interim_dir.glob("*.parquet"):
         shutil.copy(path, tmp_path / f"parent_{path.name}")
     return tmp_path
+
+
+def run_pipeline(settings: dict, config: dict, workdir: Path) -> dict:
+    """Generate, validate, derive and model one synthetic authority through the package, as
+    the workflow does; returns the truth, the derived tables and the model results."""
+    from gf_eval import derive
+    from gf_eval.analysis import targets
+
+    config = {**copy.deepcopy(config), "seed": settings["seed"], "synthetic": settings["synthetic"]}
+    tables, truth = synth.generate(settings)
+    raw, interim = workdir / "raw", workdir / "interim"
+    synth.write(tables, truth, raw)
+    calendar = Calendar.from_config(config)
+    for name, extract in EXTRACTS.items():
+        parents = {p: interim / f"{p}.parquet" for p in extract.parents}
+        validation.run(name, raw / extract.filename, interim / f"{name}.parquet",
+                       interim / f"{name}.json", parents, calendar)  # fmt: skip
+    typed = {name: __import__("pandas").read_parquet(interim / f"{name}.parquet")
+             for name in derive.INPUTS}  # fmt: skip
+    derived = derive.derive(typed, config)
+    return {"truth": truth, "derived": derived, "models": targets.run(derived["monthly_series"], config),
+            "config": config, "typed": typed}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pipeline(settings, config, tmp_path_factory) -> dict:
+    """The default synthetic authority taken through to the models."""
+    return run_pipeline(settings, config, tmp_path_factory.mktemp("pipeline"))

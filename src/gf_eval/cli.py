@@ -103,6 +103,33 @@ def _its(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> dict:
+    """The workflow config: --settings JSON (as the Snakefile passes it) or a --config file."""
+    from gf_eval.config import load_config, validate_config
+
+    if args.settings:
+        config = json.loads(args.settings)
+        validate_config(config, source="--settings")
+        return config
+    return load_config(args.config)
+
+
+def _derive(args: argparse.Namespace) -> int:
+    from gf_eval import derive
+
+    for path in derive.run(args.interim, args.out, _config(args)):
+        log.info("wrote %s", path)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from gf_eval.analysis import write_models
+
+    for path in write_models(args.series, args.out, _config(args)):
+        log.info("wrote %s", path)
+    return 0
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -136,6 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_validate)
 
+    p = sub.add_parser("derive", help="derive the cases, episodes, series and cohorts")
+    p.add_argument("--interim", default="data/interim", help="folder of the typed tables")
+    p.add_argument("--out", default="data/interim/derived", help="output folder")
+    _config_options(p)
+    p.set_defaults(func=_derive)
+
+    p = sub.add_parser("models", help="fit the targets' primary and sensitivity models")
+    p.add_argument("--series", default="data/interim/derived/monthly_series.parquet")
+    p.add_argument("--out", default="results/working/models", help="output folder")
+    _config_options(p)
+    p.set_defaults(func=_models)
+
     p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
     p.add_argument("data", help="a CSV with one row per period (and per series with --group)")
     p.add_argument("--outcome", required=True, help="the outcome column")
@@ -162,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the results as JSON (link scale)")
     p.set_defaults(func=_its)
     return parser
+
+
+def _config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="config/config.yaml", help="config file to read")
+    p.add_argument("--settings", help="the whole config as JSON (overrides --config)")
+    p.add_argument("--log", help="also write messages to this file")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -305,10 +305,17 @@ def _fit_negbin(y, X, offset, fit_kw):
         for method in ("newton", "nm", "bfgs"):
             res = model.fit(start_params=start, method=method, maxiter=5000, disp=0, **fit_kw)
             if res.mle_retvals.get("converged") and np.all(np.isfinite(res.params)):
-                return res
+                try:  # alpha at its boundary of 0 leaves a singular information matrix
+                    if np.all(np.isfinite(np.asarray(res.cov_params()))):
+                        return res
+                except (ValueError, np.linalg.LinAlgError):
+                    pass
             if np.all(np.isfinite(res.params)):
                 start = np.asarray(res.params)
-    raise ITSInputError("the negative binomial model did not converge; try quasipoisson")
+    raise ITSInputError(
+        "the negative binomial model did not converge or has no covariance (often alpha near 0: "
+        "no overdispersion); try quasipoisson"
+    )
 
 
 def prais_winsten(y: np.ndarray, X: pd.DataFrame, groups: pd.Series | None = None,

@@ -1,0 +1,248 @@
+"""The three targets: descriptive pre/post comparison, primary ITS, sensitivity analyses and
+verdicts, all as the config's `analysis` section pre-specifies.
+
+The estimand is the relative change in the target's rate (count per case or per referral) at
+the last month of data, fitted against the counterfactual trend: exp(level + slope * k) - 1 with
+k the months from the intervention start to data_end. A month whose DVA status is still too
+incomplete (config `max_pending_share`) is left out of the fit, and the effect at data_end is
+projected from the fitted trend; two sensitivity analyses fit every month instead, counting
+the episodes still under assessment as not DVA, or as DVA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from gf_eval.config import Calendar
+from gf_eval.stats import prepost
+from gf_eval.stats.its import ITS, ITSInputError, ITSResults, Term
+from gf_eval.stats.verdict import verdict
+
+TARGETS = ("repeat_marac", "dva_rereferrals", "cin_dva")
+# Outcome columns of the episodes still under assessment, for the DVA targets.
+PENDING = {"dva_rereferrals": "pending_rereferrals", "cin_dva": "pending"}
+PENDING_HANDLING = ("exclude", "as_not_dva", "as_dva")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One model specification; `primary` marks the pre-specified one."""
+
+    name: str
+    primary: bool = False
+    family: str = "quasipoisson"
+    se: str = "model"
+    lags: int | None = None
+    harmonics: int = 1
+    phase_in: int = 0
+    log_gaussian: bool = False  # gaussian on the log rate (for Prais-Winsten)
+    pending: str = "exclude"
+
+
+def plan(config: dict) -> list[Analysis]:
+    """The primary analysis followed by the sensitivity analyses, in report order."""
+    a = config["analysis"]
+    p, s = a["primary"], a["sensitivity"]
+    primary = Analysis("primary", True, p["family"], p["se"], None, p["harmonics"])
+    other = dict(primary=False)
+    return [
+        primary,
+        replace(primary, name=f"Newey-West standard errors, lag {s['newey_lags']}", se="newey",
+                lags=s["newey_lags"], **other),  # fmt: skip
+        replace(primary, name="Prais-Winsten AR(1), gaussian on the log rate", family="gaussian",
+                se="prais", log_gaussian=True, **other),  # fmt: skip
+        replace(primary, name="negative binomial (NB2)", family="negbin", se="model", **other),
+        replace(primary, name="no seasonality", harmonics=0, **other),
+        replace(primary, name=f"{s['phase_in_months']}-month phase-in left out",
+                phase_in=s["phase_in_months"], **other),  # fmt: skip
+        replace(primary, name="every month; episodes under assessment counted as not DVA",
+                pending="as_not_dva", **other),  # fmt: skip
+        replace(primary, name="every month; episodes under assessment counted as DVA",
+                pending="as_dva", **other),  # fmt: skip
+    ]
+
+
+def model_frame(series: pd.DataFrame, target: str, analysis: Analysis, config: dict) -> pd.DataFrame:
+    """The months a model of `target` uses, with columns y (count), n (denominator), t,
+    calendar_month and log_rate."""
+    spec = config["analysis"]["series"][target]
+    df = series[series[spec["outcome"]].notna() & series[spec["offset"]].notna()].copy()
+    y = df[spec["outcome"]].astype(float)
+    n = df[spec["offset"]].astype(float)
+    if target in PENDING:
+        if analysis.pending == "exclude":
+            df = df[df["dva_complete"]]
+            y, n = y[df.index], n[df.index]
+        else:  # every month, with all referrals as the denominator
+            n = df["referrals"].astype(float)
+            if analysis.pending == "as_dva":
+                y = y + df[PENDING[target]].astype(float)
+    out = pd.DataFrame({"month": df["month"], "t": df["t"].astype(float),
+                        "calendar_month": df["calendar_month"].astype(float),
+                        "y": y.to_numpy(), "n": n.to_numpy()})  # fmt: skip
+    out = out[out["n"] > 0].reset_index(drop=True)
+    # Half a count keeps the log defined in an empty month (gaussian sensitivity only).
+    out["log_rate"] = np.log(np.maximum(out["y"], 0.5) / out["n"])
+    return out
+
+
+def _its(frame: pd.DataFrame, analysis: Analysis, start: float) -> ITS:
+    return ITS(
+        frame,
+        outcome="log_rate" if analysis.log_gaussian else "y",
+        time="t",
+        start=start,
+        family=analysis.family,
+        offset=None if analysis.log_gaussian else "n",
+        season="calendar_month" if analysis.harmonics else None,
+        harmonics=analysis.harmonics,
+        exclude=analysis.phase_in,
+    )
+
+
+def relative_change_at(res: ITSResults, months_after_start: float) -> Term:
+    """exp(level + slope * k) - 1 with its interval: the relative change of the rate k months
+    after the start, against the counterfactual (valid for every log-link model)."""
+    w = {"level_change": 1.0}
+    if "slope_change" in res.params.index:
+        w["slope_change"] = float(months_after_start)
+    t = res.lincom(w)
+    return Term(float(np.expm1(t.estimate)), t.se, float(np.expm1(t.ci_low)),
+                float(np.expm1(t.ci_high)), t.p)  # fmt: skip
+
+
+@dataclass
+class TargetFit:
+    target: str
+    analysis: Analysis
+    frame: pd.DataFrame
+    result: ITSResults
+    relative_change: Term
+
+
+def fit(series: pd.DataFrame, target: str, analysis: Analysis, config: dict) -> TargetFit:
+    cal = Calendar.from_config(config)
+    frame = model_frame(series, target, analysis, config)
+    res = _its(frame, analysis, cal.t0).fit(se=analysis.se, lags=analysis.lags)
+    return TargetFit(target, analysis, frame, res, relative_change_at(res, cal.t_end - cal.t0))
+
+
+def estimate_row(f: TargetFit, target_change: float) -> dict:
+    res, rc = f.result, f.relative_change
+    lvl, slp = res.terms["level_change"], res.terms.get("slope_change")
+    ok = all(np.isfinite([rc.estimate, rc.ci_low, rc.ci_high]))
+    return {
+        "target": f.target,
+        "analysis": f.analysis.name,
+        "primary": f.analysis.primary,
+        "months_fitted": res.nobs,
+        "first_month": f.frame["month"].iloc[0],
+        "last_month": f.frame["month"].iloc[-1],
+        "relative_change": rc.estimate,
+        "ci_low": rc.ci_low,
+        "ci_high": rc.ci_high,
+        "p": rc.p,
+        "level_change": lvl.estimate,
+        "level_change_se": lvl.se,
+        "slope_change": slp.estimate if slp else np.nan,
+        "slope_change_se": slp.se if slp else np.nan,
+        "dispersion": res.dispersion,
+        "rho": res.rho if res.rho is not None else np.nan,
+        "durbin_watson": res.diagnostics.durbin_watson,
+        "target_change": target_change,
+        "verdict": verdict(target_change, rc.estimate, rc.ci_low, rc.ci_high) if ok else "",
+        "note": "",
+        **{f"spec_{k}": v for k, v in asdict(f.analysis).items() if k not in ("name", "primary")},
+    }
+
+
+def placebo_rows(series: pd.DataFrame, target: str, config: dict) -> list[dict]:
+    """The primary model refitted on the pre-intervention months with a false start: its
+    relative change at the last pre month should include no change."""
+    cal = Calendar.from_config(config)
+    primary = plan(config)[0]
+    frame = model_frame(series, target, primary, config)
+    pre = frame[frame["t"] < cal.t0]
+    rows = []
+    for start in config["analysis"]["sensitivity"]["placebo_starts"]:
+        t_start = cal.month_index(pd.Timestamp(start))
+        res = _its(pre, primary, t_start).fit(se=primary.se, lags=primary.lags)
+        rc = relative_change_at(res, cal.t0 - 1 - t_start)
+        rows.append({"target": target, "placebo_start": start, "months_fitted": res.nobs,
+                     "relative_change": rc.estimate, "ci_low": rc.ci_low, "ci_high": rc.ci_high,
+                     "p": rc.p, "includes_no_change": bool(rc.ci_low <= 0 <= rc.ci_high)})  # fmt: skip
+    return rows
+
+
+def prepost_row(series: pd.DataFrame, target: str, config: dict) -> dict:
+    """Counts and rates over the config's pre and post windows, for the primary series."""
+    spec = config["analysis"]["series"][target]
+    month = pd.PeriodIndex(series["month"], freq="M")
+    sums = {}
+    for w in ("pre", "post"):
+        win = config["windows"][w]
+        inside = (month >= pd.Period(win["start"], "M")) & (month <= pd.Period(win["end"], "M"))
+        part = series[inside]
+        sums[w] = (int(part[spec["outcome"]].sum()), int(part[spec["offset"]].sum()), int(inside.sum()))
+    (c0, n0, m0), (c1, n1, m1) = sums["pre"], sums["post"]
+    count = prepost.rate_ratio(c1, m1, c0, m0)
+    rate = prepost.proportions(c1, n1, c0, n0)
+    return {
+        "target": target,
+        "pre_count": c0, "pre_denominator": n0, "pre_rate": 100 * c0 / n0,
+        "post_count": c1, "post_denominator": n1, "post_rate": 100 * c1 / n1,
+        "count_change_pct": 100 * (count.estimate - 1),
+        "count_change_ci_low": 100 * (count.ci_low - 1),
+        "count_change_ci_high": 100 * (count.ci_high - 1),
+        "rate_change_pct": 100 * (rate.ratio - 1),
+        "rate_change_ci_low": 100 * (rate.ratio_ci_low - 1),
+        "rate_change_ci_high": 100 * (rate.ratio_ci_high - 1),
+    }  # fmt: skip
+
+
+def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
+    """Every target: the pre/post table, the estimates of every analysis (primary first), the
+    placebo fits, the primary fits' predictions and their summaries."""
+    estimates, placebos, prepost_rows, predictions, summaries = [], [], [], [], {}
+    for target in TARGETS:
+        change = config["targets"][target]
+        prepost_rows.append(prepost_row(series, target, config))
+        for analysis in plan(config):
+            if analysis.pending != "exclude" and target not in PENDING:
+                continue  # the MARAC series has no episodes under assessment
+            try:
+                f = fit(series, target, analysis, config)
+            except ITSInputError as err:
+                if analysis.primary:
+                    raise
+                # A failed sensitivity fit is reported, not hidden, and stops nothing else.
+                estimates.append({"target": target, "analysis": analysis.name, "primary": False,
+                                  "target_change": change, "note": f"not estimable: {err}"})  # fmt: skip
+                continue
+            estimates.append(estimate_row(f, change))
+            if analysis.primary:
+                predictions.append(_predictions(f))
+                summaries[target] = f.result.summary()
+        placebos.extend(placebo_rows(series, target, config))
+    return {
+        "prepost": pd.DataFrame(prepost_rows),
+        "estimates": pd.DataFrame(estimates),
+        "placebo": pd.DataFrame(placebos),
+        "predictions": pd.concat(predictions, ignore_index=True),
+        "summaries": summaries,
+    }
+
+
+def _predictions(f: TargetFit) -> pd.DataFrame:
+    """The primary fit's monthly rate per 100, fitted and counterfactual with 95% bands."""
+    p = f.result.predictions()
+    n = f.frame["n"].to_numpy()
+    out = pd.DataFrame({"target": f.target, "month": f.frame["month"].to_numpy(), "t": p["time"],
+                        "in_fit": p["in_fit"], "denominator": n})  # fmt: skip
+    for col in ("observed", "fitted", "fitted_low", "fitted_high", "counterfactual",
+                "counterfactual_low", "counterfactual_high"):  # fmt: skip
+        out[col] = 100 * p[col].to_numpy() / n
+    return out
