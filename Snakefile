@@ -6,6 +6,7 @@ from gf_eval.config import SYNTHETIC_DIR, check_config, extract_dir, synth_setti
 from gf_eval.extracts import EXTRACTS
 from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.analysis import MODEL_FILES
+from gf_eval import appendix
 import json
 import os
 import sys
@@ -38,6 +39,14 @@ wildcard_constraints:
     extract="|".join(EXTRACTS),
 
 
+def published(part):
+    """The tables and figures one appendix part writes."""
+    out = appendix.outputs(part)
+    return [f"results/tables/{f}" for f in out["tables"]] + [
+        f"results/figures/{f}" for f in out["figures"]
+    ]
+
+
 def parent_tables(wildcards):
     return {p: f"data/interim/{p}.parquet" for p in EXTRACTS[wildcards.extract].parents}
 
@@ -45,7 +54,7 @@ def parent_tables(wildcards):
 rule all:
     input:
         expand("data/interim/{extract}.parquet", extract=EXTRACTS),
-        expand("results/working/models/{file}", file=MODEL_FILES),
+        published("targets"),
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -119,3 +128,19 @@ rule models:
     shell:
         "gf-eval models --series {input} --out {params.out}"
         " --settings {params.settings:q} --log {log}"
+
+
+rule targets:
+    input:
+        "data/interim/derived/monthly_series.parquet",
+        expand("results/working/models/{file}", file=MODEL_FILES),
+    output:
+        published("targets"),
+    log:
+        "logs/appendix/targets.log",
+    conda:
+        "environment.yml"
+    params:
+        settings=SETTINGS,
+    shell:
+        "gf-eval appendix targets --settings {params.settings:q} --log {log}"

@@ -130,6 +130,16 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _appendix(args: argparse.Namespace) -> int:
+    from gf_eval import appendix
+
+    paths = appendix.write(args.part, args.derived, args.interim, args.models, args.tables,
+                           args.figures, _config(args))  # fmt: skip
+    for path in paths:
+        log.info("wrote %s", path)
+    return 0
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -174,6 +184,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/working/models", help="output folder")
     _config_options(p)
     p.set_defaults(func=_models)
+
+    p = sub.add_parser("appendix", help="write one part's published tables and figures")
+    p.add_argument("part", choices=["targets", "5", "6"], help="the targets, or appendix 5 or 6")
+    p.add_argument("--derived", default="data/interim/derived", help="derived tables folder")
+    p.add_argument("--interim", default="data/interim", help="typed tables folder")
+    p.add_argument("--models", default="results/working/models", help="model outputs folder")
+    p.add_argument("--tables", default="results/tables", help="published tables folder")
+    p.add_argument("--figures", default="results/figures", help="published figures folder")
+    _config_options(p)
+    p.set_defaults(func=_appendix)
 
     p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
     p.add_argument("data", help="a CSV with one row per period (and per series with --group)")

@@ -23,11 +23,11 @@ def write_models(series_path: str | Path, out: str | Path, config: dict) -> list
     for name in MODEL_FILES[:-1]:
         path = out / name
         with atomic_path(path) as tmp:
-            result[name.removesuffix(".csv")].to_csv(tmp, index=False, lineterminator="\\n",
+            result[name.removesuffix(".csv")].to_csv(tmp, index=False, lineterminator="\n",
                                                      float_format="%.10g")  # fmt: skip
         written.append(path)
-    text = "\\n\\n".join(f"{k}\\n{v}" for k, v in result["summaries"].items()) + "\\n"
+    text = "\n\n".join(f"{k}\n{v}" for k, v in result["summaries"].items()) + "\n"
     write_text(out / MODEL_FILES[-1], text)
     write_text(out / "README.txt", "Working model outputs: not for publication. The published "
-               "tables are in results/tables/.\\n")  # fmt: skip
+               "tables are in results/tables/.\n")  # fmt: skip
     return [*written, out / MODEL_FILES[-1]]

@@ -1,0 +1,70 @@
+"""The evaluation's appendix tables and figures, and the targets table, from the derived data
+and the models. Every published table passes `gf_eval.disclosure` (see `publish`).
+
+Parts: "targets" (the headline table, sensitivity, placebo, figures per target), "5" (MARAC
+data) and "6" (social care data). `outputs(part)` lists the files a part writes, so that the
+workflow can declare them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gf_eval.derive import INPUTS
+
+PARTS = ("targets", "5", "6")
+MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions")
+
+
+def _module(part: str):
+    if part == "targets":
+        from gf_eval.appendix import targets_tables as module
+    elif part == "5":
+        from gf_eval.appendix import marac_tables as module
+    elif part == "6":
+        from gf_eval.appendix import social_care_tables as module
+    else:
+        raise ValueError(f"unknown appendix part {part!r}; one of {', '.join(PARTS)}")
+    return module
+
+
+def outputs(part: str) -> dict[str, list[str]]:
+    """File names (relative to the tables and figures folders) that `part` writes."""
+    m = _module(part)
+    return {
+        "tables": [f"{n}.{ext}" for n in m.TABLES for ext in ("csv", "json")],
+        "figures": [f"{n}.{ext}" for n in m.FIGURES for ext in ("png", "svg", "json")],
+    }
+
+
+def build(part: str, derived: str | Path, interim: str | Path, models: str | Path, config: dict):
+    """(tables, figures) of one part, read from the workflow's folders."""
+    derived, interim, models = Path(derived), Path(interim), Path(models)
+    m = _module(part)
+    if part == "targets":
+        series = pd.read_parquet(derived / "monthly_series.parquet")
+        fits = {k: pd.read_csv(models / f"{k}.csv", keep_default_na=False, na_values=[""])
+                for k in MODEL_TABLES}  # fmt: skip
+        return m.tables(series, fits, config), m.figures(series, fits, config)
+    data = {p.stem: pd.read_parquet(p) for p in sorted(derived.glob("*.parquet"))}
+    if part == "5":
+        return m.tables(data, config), m.figures(data, config)
+    typed = {name: pd.read_parquet(interim / f"{name}.parquet") for name in INPUTS}
+    return m.tables(data, typed, config), m.figures(data, typed, config)
+
+
+def write(part: str, derived, interim, models, tables_dir, figures_dir, config: dict) -> list[Path]:
+    """Build one part and write its tables and figures; return the paths written."""
+    from gf_eval.appendix.publish import source_note, write_figure, write_tables
+
+    tables, figures = build(part, derived, interim, models, config)
+    m = _module(part)
+    names = ([t.name for t in tables], [f.name for f in figures])
+    if names != (list(m.TABLES), list(m.FIGURES)):
+        raise RuntimeError(f"appendix {part}: built {names}, declared {(m.TABLES, m.FIGURES)}")
+    paths = write_tables(tables, tables_dir, config)
+    for fig in figures:
+        paths += write_figure(fig, figures_dir, source_note(config))
+    return paths

@@ -1,0 +1,223 @@
+"""The targets table that answers the evaluation's headline question, the sensitivity and
+placebo tables behind it, the episodes still under assessment, and one figure per target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gf_eval.appendix.plotting import COLOURS, new_figure
+from gf_eval.appendix.publish import Figure, Table
+from gf_eval.config import Calendar
+from gf_eval.disclosure import TableSpec
+
+TABLES = ("targets", "target_sensitivity", "target_placebo", "target_pending")
+FIGURES = ("target_repeat_marac", "target_dva_rereferrals", "target_cin_dva")
+
+DESCRIPTIONS = {
+    "repeat_marac": "Repeat MARAC cases (12-month rule)",
+    "dva_rereferrals": "Re-referrals to children's social care where DVA is a factor",
+    "cin_dva": "Children in need where DVA is a factor (new episodes)",
+}
+RATE_UNITS = {
+    "repeat_marac": "repeat cases per 100 MARAC cases",
+    "dva_rereferrals": "DVA re-referrals per 100 referrals",
+    "cin_dva": "DVA episodes per 100 referrals",
+}
+MODEL_COLUMNS = ("relative_change", "ci_low", "ci_high")
+
+
+def _model_spec(counts=(), derived_from=None, extra=(), labels=()) -> dict:
+    derived = {c: () for c in (*MODEL_COLUMNS, *extra)}
+    derived.update(derived_from or {})
+    return {"counts": tuple(counts), "derived": derived, "labels": tuple(labels),
+            "decimals": {c: 3 for c in (*MODEL_COLUMNS, *extra)}}  # fmt: skip
+
+
+def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
+    est, pp = models["estimates"], models["prepost"].set_index("target")
+    primary = est[est["primary"]].set_index("target")
+    rows = []
+    for target, description in DESCRIPTIONS.items():
+        p, m = pp.loc[target], primary.loc[target]
+        rows.append({
+            "target": target, "description": description,
+            "pre_count": p["pre_count"], "post_count": p["post_count"],
+            "pre_denominator": p["pre_denominator"], "post_denominator": p["post_denominator"],
+            "pre_rate": p["pre_rate"], "post_rate": p["post_rate"],
+            "prepost_change_pct": p["count_change_pct"],
+            "relative_change": m["relative_change"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
+            "target_change": f"{config['targets'][target]:.2f}", "verdict": m["verdict"],
+            "months_fitted": f"{m['first_month']} to {m['last_month']}",
+        })  # fmt: skip
+    frame = pd.DataFrame(rows).set_index("target")
+    for col in ("pre_count", "post_count", "pre_denominator", "post_denominator"):
+        frame[col] = frame[col].astype("int64")
+    s = _model_spec(
+        counts=("pre_count", "post_count", "pre_denominator", "post_denominator"),
+        derived_from={"pre_rate": ("pre_count", "pre_denominator"),
+                      "post_rate": ("post_count", "post_denominator"),
+                      "prepost_change_pct": ("pre_count", "post_count")},  # fmt: skip
+        labels=("description", "target_change", "verdict", "months_fitted"),
+    )
+    pre, post = config["windows"]["pre"], config["windows"]["post"]
+    cal = Calendar.from_config(config)
+    return Table(
+        name="targets", appendix="targets",
+        title="The three targets: pre/post comparison, primary ITS estimate and verdict",
+        caption=(
+            f"Pre and post are the 12-month windows {pre['start']} to {pre['end']} and "
+            f"{post['start']} to {post['end']}: counts, denominators (MARAC cases; referrals "
+            "with a known DVA status) and rates per 100, and the change in the count. "
+            "relative_change is the primary interrupted-time-series estimate (pre-specified in "
+            f"config/config.yaml: {config['analysis']['primary']['family']} with model-based "
+            "standard errors, one Fourier pair for season, the log denominator as offset) of the "
+            f"relative change in the rate in the last month of data ({cal.data_end:%B %Y}) "
+            "against the counterfactual trend, as a fraction (-0.25 is a 25% reduction), with "
+            "its 95% interval. The verdict compares the interval with target_change by the rule "
+            "in gf_eval/stats/verdict.py."
+        ),
+        frame=frame, spec=TableSpec(**s),
+        notes=(
+            "DVA months with more than "
+            f"{100 * config['analysis']['max_pending_share']:g}% of episodes still under "
+            "assessment are left out of the fit and the estimate at the data end is projected "
+            "(see target_pending and target_sensitivity).",
+            "Sensitivity analyses are in target_sensitivity; they are not the basis of the "
+            "verdicts.",
+        ),
+    )
+
+
+def sensitivity_table(models: dict[str, pd.DataFrame]) -> Table:
+    est = models["estimates"].copy()
+    est["label"] = est["target"] + ": " + est["analysis"]
+    frame = est.set_index("label")[["target", "analysis", "primary", *MODEL_COLUMNS,
+                                    "months_fitted", "verdict", "note"]].copy()  # fmt: skip
+    frame["primary"] = np.where(frame["primary"], "primary (pre-specified)", "sensitivity")
+    frame["months_fitted"] = frame["months_fitted"].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    frame["verdict"] = frame["verdict"].fillna("")
+    frame["note"] = frame["note"].fillna("")
+    s = _model_spec(labels=("target", "analysis", "primary", "months_fitted", "verdict", "note"))
+    return Table(
+        name="target_sensitivity", appendix="targets",
+        title="Primary and sensitivity analyses of the three targets",
+        caption=(
+            "Each row refits one target with one change from the primary model: Newey-West "
+            "standard errors, Prais-Winsten AR(1) errors (a gaussian model of the log rate), a "
+            "negative binomial family, no seasonal terms, the first months after the start left "
+            "out as a phase-in, or, for the DVA targets, every month fitted with the episodes "
+            "still under assessment counted as not DVA or as DVA. relative_change is the "
+            "relative change in the rate in the last month of data against the counterfactual, "
+            "with its 95% interval. Only the row marked primary is the basis of a verdict."
+        ),
+        frame=frame, spec=TableSpec(**s),
+    )
+
+
+def placebo_table(models: dict[str, pd.DataFrame]) -> Table:
+    pl = models["placebo"].copy()
+    pl["label"] = pl["target"] + ": placebo start " + pl["placebo_start"]
+    frame = pl.set_index("label")[["target", "placebo_start", *MODEL_COLUMNS,
+                                   "includes_no_change"]].copy()  # fmt: skip
+    frame["includes_no_change"] = np.where(frame["includes_no_change"], "yes", "no")
+    s = _model_spec(labels=("target", "placebo_start", "includes_no_change"))
+    return Table(
+        name="target_placebo", appendix="targets",
+        title="Placebo tests: the primary model with a false start in the pre-period",
+        caption=(
+            "The primary model refitted on the months before the real start, with the "
+            "interruption at each placebo date; relative_change is the estimated change at the "
+            "last pre-intervention month. An interval that excludes no change would suggest "
+            "that the model finds effects where there are none."
+        ),
+        frame=frame, spec=TableSpec(**s),
+    )
+
+
+def pending_table(series: pd.DataFrame, config: dict) -> Table:
+    limit = 100 * config["analysis"]["max_pending_share"]
+    part = series[series["pending"].fillna(0) > 0].set_index("month")
+    frame = part[["referrals", "referrals_known", "pending"]].astype("int64")
+    frame["pending_share"] = 100 * frame["pending"] / frame["referrals"]
+    frame["in_dva_models"] = np.where(frame["pending_share"] <= limit, "fitted", "left out")
+    frame.index.name = "month"
+    spec = TableSpec(counts=("referrals", "referrals_known", "pending"),
+                     derived={"pending_share": ("pending", "referrals")},
+                     column_totals=(("referrals", ("referrals_known", "pending")),),
+                     labels=("in_dva_models",))  # fmt: skip
+    return Table(
+        name="target_pending", appendix="targets",
+        title="Referrals whose DVA status was not yet known at the data end",
+        caption=(
+            "Referral months with episodes still open and without an authorised assessment at "
+            "the data end: their DVA factors are not yet recorded. Months with more than "
+            f"{limit:g}% such episodes are left out of the DVA models' fit; the sensitivity "
+            "analyses show the estimates with those months counted either way."
+        ),
+        frame=frame, spec=spec,
+    )
+
+
+def tables(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) -> list[Table]:
+    return [targets_table(models, config), sensitivity_table(models), placebo_table(models),
+            pending_table(series, config)]  # fmt: skip
+
+
+def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) -> list[Figure]:
+    cal = Calendar.from_config(config)
+    threshold = config["disclosure"]["threshold"]
+    phase_in = config["analysis"]["sensitivity"]["phase_in_months"]
+    pred = models["predictions"]
+    out = []
+    for target, description in DESCRIPTIONS.items():
+        spec = config["analysis"]["series"][target]
+        p = pred[pred["target"] == target].copy()
+        s = series.set_index("month")
+        count = s.loc[p["month"], spec["outcome"]].to_numpy(dtype=float)
+        # Disclosure control: a monthly rate on 1..threshold events is not drawn.
+        shown = ~((count >= 1) & (count <= threshold))
+        x = pd.PeriodIndex(p["month"], freq="M").to_timestamp() + pd.Timedelta(days=14)
+        fig, ax = new_figure()
+        ax.fill_between(x, p["counterfactual_low"], p["counterfactual_high"], where=p["t"] >= cal.t0,
+                        color=COLOURS["counterfactual"], alpha=0.15, linewidth=0,
+                        label="counterfactual, 95% band")  # fmt: skip
+        post = (p["t"] >= cal.t0).to_numpy()
+        ax.plot(x[post], p["counterfactual"][post], color=COLOURS["counterfactual"], ls="--",
+                label="counterfactual (pre-period trend continued)")  # fmt: skip
+        ax.plot(x, p["fitted"], color=COLOURS["fitted"], label="fitted segmented trend")
+        ax.plot(x[shown], p["observed"][shown], "o", ms=3, color=COLOURS["observed"],
+                label="observed month")  # fmt: skip
+        # Months left out of the DVA fit: observed, not used.
+        late = series[(series["t"] > p["t"].max()) & series[spec["outcome"]].notna()]
+        late = late[~late[spec["outcome"]].between(1, threshold)]
+        if len(late):
+            xl = pd.PeriodIndex(late["month"], freq="M").to_timestamp() + pd.Timedelta(days=14)
+            rate = 100 * late[spec["outcome"]] / late[spec["offset"]].where(late[spec["offset"]] > 0)
+            ax.plot(xl, rate, "o", ms=3,
+                    mfc="none", color=COLOURS["observed"],
+                    label="month left out (DVA status incomplete)")  # fmt: skip
+        ax.axvline(cal.intervention_start, color="0.2", lw=1)
+        ax.axvspan(cal.intervention_start, cal.intervention_start + pd.DateOffset(months=phase_in),
+                   color="0.85", zorder=0, label=f"start and {phase_in}-month phase-in")  # fmt: skip
+        ax.axvline(cal.funding_end, color="0.5", lw=1, ls=":", label="funding ends")
+        ax.set_title(f"{description}\nmonthly rate and the primary interrupted time series",
+                     loc="left")
+        ax.set_xlabel("month of referral")
+        ax.set_ylabel(RATE_UNITS[target])
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7, loc="lower left", frameon=False, ncol=2)
+        out.append(Figure(
+            name=f"target_{target}", appendix="targets",
+            title=f"{description}: monthly rate with the primary model",
+            caption=(
+                f"Points: the observed monthly rate ({RATE_UNITS[target]}); months with 1 to "
+                f"{threshold} events are not drawn (disclosure control). Blue: the primary "
+                "model's fitted segmented trend. Red dashed: the counterfactual, the pre-period "
+                "trend and season continued, with its 95% band. The vertical line marks the "
+                "start of Growing Futures, the grey band the phase-in, the dotted line the end "
+                "of funding."
+            ),
+            figure=fig,
+        ))  # fmt: skip
+    return out
