@@ -115,7 +115,9 @@ rule derive:
 
 rule models:
     input:
-        "data/interim/derived/monthly_series.parquet",
+        series="data/interim/derived/monthly_series.parquet",
+        # On synthetic data the true effects are compared with the estimates.
+        truth=[f"{SYNTHETIC_DIR}/truth.json"] if RAW == SYNTHETIC_DIR else [],
     output:
         expand("results/working/models/{file}", file=MODEL_FILES),
     log:
@@ -126,8 +128,9 @@ rule models:
         settings=SETTINGS,
         out=lambda wc, output: os.path.dirname(output[0]),
     shell:
-        "gf-eval models --series {input} --out {params.out}"
+        "gf-eval models --series {input.series} --out {params.out}"
         " --settings {params.settings:q} --log {log}"
+        + (" --truth {input.truth}" if RAW == SYNTHETIC_DIR else "")
 
 
 rule targets:

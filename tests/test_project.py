@@ -58,6 +58,10 @@ def test_default_config_is_valid():
         (lambda c: c["calendar"].update(intervention_start="2011-09-01"), "order"),
         (lambda c: c["windows"]["pre"].update(end="2015-10-31"), "windows/pre must end"),
         (lambda c: c["windows"]["post"].update(end="2018-01-31"), "within data_start"),
+        (lambda c: c["analysis"]["sensitivity"].update(placebo_starts=["2015-10-01"]),
+         "placebo_starts"),
+        (lambda c: c["analysis"]["primary"].update(family="gaussian"), "analysis/primary/family"),
+        (lambda c: c["analysis"].update(max_pending_share=1.5), "max_pending_share"),
     ],
 )
 def test_bad_configs_are_refused_with_the_key_named(change, message):

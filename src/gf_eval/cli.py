@@ -125,7 +125,7 @@ def _derive(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from gf_eval.analysis import write_models
 
-    for path in write_models(args.series, args.out, _config(args)):
+    for path in write_models(args.series, args.out, _config(args), args.truth):
         log.info("wrote %s", path)
     return 0
 
@@ -182,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="fit the targets' primary and sensitivity models")
     p.add_argument("--series", default="data/interim/derived/monthly_series.parquet")
     p.add_argument("--out", default="results/working/models", help="output folder")
+    p.add_argument("--truth", help="the synthetic generator's truth.json, to compare with")
     _config_options(p)
     p.set_defaults(func=_models)
 

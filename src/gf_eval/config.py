@@ -107,6 +107,13 @@ def check_config(config: dict, source: str = "config") -> None:
             raise ConfigError(f"{source}: windows/{name} must lie within data_start..data_end")
     if pd.Timestamp(pre["end"]) >= pd.Timestamp(post["start"]):
         raise ConfigError(f"{source}: windows/pre must end before windows/post starts")
+    for start in config.get("analysis", {}).get("sensitivity", {}).get("placebo_starts", []):
+        day = pd.Timestamp(start)
+        if day.day != 1 or not (cal.data_start < day < cal.intervention_start):
+            raise ConfigError(
+                f"{source}: analysis/sensitivity/placebo_starts: {start} must be the 1st of a "
+                "month after data_start and before intervention_start"
+            )
 
 
 def synth_settings(config: dict) -> str:

@@ -10,14 +10,36 @@ import pandas as pd
 from gf_eval.files import atomic_path, write_text
 
 #: Working (not for publication) model outputs, written to results/working/models/.
-MODEL_FILES = ("prepost.csv", "estimates.csv", "placebo.csv", "predictions.csv", "summaries.txt")
+MODEL_FILES = ("prepost.csv", "estimates.csv", "placebo.csv", "predictions.csv",
+               "truth_check.csv", "summaries.txt")  # fmt: skip
 
 
-def write_models(series_path: str | Path, out: str | Path, config: dict) -> list[Path]:
-    """Fit every target's models on the monthly series and write the working outputs."""
+def truth_check(estimates: pd.DataFrame, truth: dict | None) -> pd.DataFrame:
+    """Each primary estimate beside the generator's true relative change (synthetic data only)."""
+    cols = ["target", "true_relative_change", "relative_change", "ci_low", "ci_high", "covered"]
+    if truth is None:
+        return pd.DataFrame(columns=cols)
+    primary = estimates[estimates["primary"]].set_index("target")
+    rows = []
+    for target, t in truth["targets"].items():
+        row = primary.loc[target]
+        true = t["relative_change_end"]
+        rows.append([target, true, row["relative_change"], row["ci_low"], row["ci_high"],
+                     bool(row["ci_low"] <= true <= row["ci_high"])])  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def write_models(series_path: str | Path, out: str | Path, config: dict,
+                 truth_path: str | Path | None = None) -> list[Path]:  # fmt: skip
+    """Fit every target's models on the monthly series and write the working outputs; with the
+    synthetic generator's truth.json, also the comparison with the true effects."""
+    import json
+
     from gf_eval.analysis import targets
 
     result = targets.run(pd.read_parquet(series_path), config)
+    truth = json.loads(Path(truth_path).read_text()) if truth_path else None
+    result["truth_check"] = truth_check(result["estimates"], truth)
     out = Path(out)
     written = []
     for name in MODEL_FILES[:-1]:

@@ -69,6 +69,10 @@ def model_frame(series: pd.DataFrame, target: str, analysis: Analysis, config: d
     """The months a model of `target` uses, with columns y (count), n (denominator), t,
     calendar_month and log_rate."""
     spec = config["analysis"]["series"][target]
+    for key in ("outcome", "offset"):
+        if spec[key] not in series.columns:
+            raise ValueError(f"config analysis/series/{target}/{key}: {spec[key]!r} is not a "
+                             "column of the monthly series (docs/derived_data.md)")  # fmt: skip
     df = series[series[spec["outcome"]].notna() & series[spec["offset"]].notna()].copy()
     y = df[spec["outcome"]].astype(float)
     n = df[spec["offset"]].astype(float)
