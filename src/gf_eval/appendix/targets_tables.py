@@ -11,7 +11,7 @@ from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
 from gf_eval.disclosure import TableSpec
 
-TABLES = ("targets", "target_sensitivity", "target_placebo", "target_pending")
+TABLES = ("targets", "target_prepost", "target_sensitivity", "target_placebo", "target_pending")
 FIGURES = ("target_repeat_marac", "target_dva_rereferrals", "target_cin_dva")
 
 DESCRIPTIONS = {
@@ -89,6 +89,37 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
     )
 
 
+def prepost_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
+    pp = models["prepost"].set_index("target")
+    cols = ["pre_count", "post_count", "count_change_pct", "count_change_ci_low",
+            "count_change_ci_high", "pre_denominator", "post_denominator", "pre_rate",
+            "post_rate", "rate_change_pct", "rate_change_ci_low", "rate_change_ci_high"]  # fmt: skip
+    frame = pp[cols].copy()
+    counts = ("pre_count", "post_count", "pre_denominator", "post_denominator")
+    for col in counts:
+        frame[col] = frame[col].astype("int64")
+    by_count = ("pre_count", "post_count")
+    by_rate = counts
+    derived = {c: by_count for c in cols[2:5]} | {c: by_rate for c in cols[7:]}
+    derived |= {"pre_rate": ("pre_count", "pre_denominator"),
+                "post_rate": ("post_count", "post_denominator")}  # fmt: skip
+    pre, post = config["windows"]["pre"], config["windows"]["post"]
+    return Table(
+        name="target_prepost", appendix="targets",
+        title="Descriptive pre/post comparison of the three targets",
+        caption=(
+            f"Counts in the 12 months {pre['start']} to {pre['end']} (pre) and {post['start']} "
+            f"to {post['end']} (post). count_change_pct: the change in the count, with the exact "
+            "conditional (Clopper-Pearson) 95% interval of the ratio of two Poisson counts over "
+            "equal periods. rate_change_pct: the change in the rate per 100 of the denominator "
+            "(MARAC cases; referrals with a known DVA status), with the Katz log 95% interval "
+            "of the ratio of two proportions. Descriptive only: it takes no account of trend or "
+            "season, which the interrupted time series does."
+        ),
+        frame=frame, spec=TableSpec(counts=counts, derived=derived),
+    )
+
+
 def sensitivity_table(models: dict[str, pd.DataFrame]) -> Table:
     est = models["estimates"].copy()
     est["label"] = est["target"] + ": " + est["analysis"]
@@ -160,8 +191,8 @@ def pending_table(series: pd.DataFrame, config: dict) -> Table:
 
 
 def tables(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) -> list[Table]:
-    return [targets_table(models, config), sensitivity_table(models), placebo_table(models),
-            pending_table(series, config)]  # fmt: skip
+    return [targets_table(models, config), prepost_table(models, config),
+            sensitivity_table(models), placebo_table(models), pending_table(series, config)]  # fmt: skip
 
 
 def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) -> list[Figure]:
