@@ -55,6 +55,7 @@ rule all:
     input:
         expand("data/interim/{extract}.parquet", extract=EXTRACTS),
         published("targets"),
+        published("5"),
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -147,3 +148,18 @@ rule targets:
         settings=SETTINGS,
     shell:
         "gf-eval appendix targets --settings {params.settings:q} --log {log}"
+
+
+rule appendix5:
+    input:
+        "data/interim/derived/marac_cases.parquet",
+    output:
+        published("5"),
+    log:
+        "logs/appendix/appendix5.log",
+    conda:
+        "environment.yml"
+    params:
+        settings=SETTINGS,
+    shell:
+        "gf-eval appendix 5 --settings {params.settings:q} --log {log}"
