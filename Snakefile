@@ -56,6 +56,7 @@ rule all:
         expand("data/interim/{extract}.parquet", extract=EXTRACTS),
         published("targets"),
         published("5"),
+        published("6"),
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -163,3 +164,19 @@ rule appendix5:
         settings=SETTINGS,
     shell:
         "gf-eval appendix 5 --settings {params.settings:q} --log {log}"
+
+
+rule appendix6:
+    input:
+        expand("data/interim/derived/{name}.parquet", name=DERIVED),
+        expand("data/interim/{extract}.parquet", extract=INPUTS),
+    output:
+        published("6"),
+    log:
+        "logs/appendix/appendix6.log",
+    conda:
+        "environment.yml"
+    params:
+        settings=SETTINGS,
+    shell:
+        "gf-eval appendix 6 --settings {params.settings:q} --log {log}"

@@ -299,3 +299,15 @@ def test_protect_does_not_mutate_its_input():
     protect(t, spec)
     suppression_mask(t, spec)
     pd.testing.assert_frame_equal(t, before)
+
+
+def test_cells_listed_in_suppress_are_suppressed_and_protected_like_small_counts():
+    # 40 + 30 = 70: nothing is small, but (r, a) is to be suppressed for another table's sake,
+    # so (r, b) must go too or 70 - 30 would give it away.
+    frame = pd.DataFrame({"a": [40], "b": [30], "t": [70]}, index=["r"])
+    spec = TableSpec(counts=("a", "b", "t"), column_totals=(("t", ("a", "b")),),
+                     suppress=(("r", "a"),))  # fmt: skip
+    out = protect(frame, spec)
+    assert out.loc["r"].tolist() == ["c", "c", 70]
+    with pytest.raises(DisclosureError, match="not count cells"):
+        protect(frame, TableSpec(counts=("a", "b", "t"), suppress=(("x", "a"),)))

@@ -35,6 +35,8 @@ class TableSpec:
     row_totals : ``(total_row_label, part_row_labels)``: in every count column, likewise.
     decimals : decimal places of derived columns when formatted (default 1).
     labels : non-numeric columns, passed through unchanged.
+    suppress : ``(row_label, count_column)`` cells suppressed from the start, like a small
+        count: e.g. a cell that, with another published table, would reveal a suppressed count.
     """
 
     counts: tuple[str, ...]
@@ -43,6 +45,7 @@ class TableSpec:
     row_totals: tuple[tuple[object, tuple[object, ...]], ...] = ()
     decimals: Mapping[str, int] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
+    suppress: tuple[tuple[object, str], ...] = ()
 
 
 def _column_constraints(column_totals, index) -> list[tuple[Cell, ...]]:
@@ -90,6 +93,8 @@ def _validate(table: pd.DataFrame, spec: TableSpec) -> dict[Cell, float]:
     for tot, parts in spec.row_totals:
         if not parts or any(r not in table.index for r in (tot, *parts)):
             raise DisclosureError(f"row total {tot!r}: row labels {parts!r} not in the table")
+    if bad := [k for k in spec.suppress if k[1] not in spec.counts or k[0] not in table.index]:
+        raise DisclosureError(f"cells to suppress are not count cells of the table: {bad[:3]}")
     values: dict[Cell, float] = {}
     for col in spec.counts:
         s = table[col]
@@ -171,7 +176,7 @@ def suppression_mask(table: pd.DataFrame, spec: TableSpec, threshold: int = 5) -
     Derived cells are suppressed when any source (same-row column or other-row cell) is.
     """
     values = _validate(table, spec)
-    hidden = {k for k, v in values.items() if 1 <= v <= threshold}
+    hidden = {k for k, v in values.items() if 1 <= v <= threshold} | set(spec.suppress)
     cons = _constraints(spec, table.index)
     known = [con for con in cons if not any(math.isnan(values[k]) for k in con)]
     while True:

@@ -53,6 +53,7 @@ def spec_to_json(spec: TableSpec) -> dict:
         "row_totals": [[t, list(p)] for t, p in spec.row_totals],
         "decimals": dict(spec.decimals),
         "labels": list(spec.labels),
+        "suppress": [list(k) for k in spec.suppress],
     }
 
 
@@ -65,6 +66,7 @@ def spec_from_json(data: dict) -> TableSpec:
         row_totals=tuple((t, tuple(p)) for t, p in data["row_totals"]),
         decimals=data["decimals"],
         labels=tuple(data["labels"]),
+        suppress=tuple(tuple(k) for k in data.get("suppress", [])),
     )
 
 
