@@ -7,6 +7,7 @@ from gf_eval.extracts import EXTRACTS
 from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.analysis import MODEL_FILES
 from gf_eval import appendix
+from gf_eval.files import tree_sha256
 import json
 import os
 import sys
@@ -33,6 +34,8 @@ RAW = extract_dir(config)
 CALENDAR = json.dumps(config["calendar"], sort_keys=True)
 # The whole config, for the steps after validation; a change to it reruns them.
 SETTINGS = json.dumps(config, sort_keys=True, separators=(",", ":"))
+# The package's code as a parameter of every rule: a change to it reruns what it affects.
+CODE = tree_sha256(os.path.dirname(os.path.dirname(appendix.__file__)))
 
 
 wildcard_constraints:
@@ -69,6 +72,7 @@ rule synthesise:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         settings=synth_settings(config),
         out=lambda wc, output: os.path.dirname(output.truth),
     shell:
@@ -88,6 +92,7 @@ rule validate:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         parents=lambda wc, input: " ".join(
             f"--parent {p}={input[p]}" for p in EXTRACTS[wc.extract].parents
         ),
@@ -108,6 +113,7 @@ rule derive:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         settings=SETTINGS,
         out=lambda wc, output: os.path.dirname(output[0]),
     shell:
@@ -127,6 +133,7 @@ rule models:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         settings=SETTINGS,
         out=lambda wc, output: os.path.dirname(output[0]),
     shell:
@@ -146,6 +153,7 @@ rule targets:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         settings=SETTINGS,
     shell:
         "gf-eval appendix targets --settings {params.settings:q} --log {log}"
@@ -161,6 +169,7 @@ rule appendix5:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         settings=SETTINGS,
     shell:
         "gf-eval appendix 5 --settings {params.settings:q} --log {log}"
@@ -177,6 +186,7 @@ rule appendix6:
     conda:
         "environment.yml"
     params:
+        code=CODE,
         settings=SETTINGS,
     shell:
         "gf-eval appendix 6 --settings {params.settings:q} --log {log}"

@@ -36,6 +36,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def tree_sha256(root: str | Path, pattern: str = "*.py") -> str:
+    """One checksum of the files under `root` matching `pattern`: names and contents."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob(pattern)):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(sha256(path).encode())
+    return digest.hexdigest()
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")

@@ -634,7 +634,10 @@ def _linked_to(cell: Cell, cons: list[tuple[Cell, ...]], unknown: set[Cell]) -> 
 
 
 def _withhold(table: Table, cells: set[Cell]) -> Table:
-    mine = [(r, c) for n, r, c in cells if n == table.name]
+    rows, cols = list(table.frame.index), list(table.frame.columns)
+    # sorted by position: set order varies with hash seeds, and the sidecar must not
+    mine = sorted(((r, c) for n, r, c in cells if n == table.name),
+                  key=lambda k: (rows.index(k[0]), cols.index(k[1])))  # fmt: skip
     if not mine:
         return table
     spec = replace(table.spec, suppress=tuple(dict.fromkeys((*table.spec.suppress, *mine))))

@@ -170,13 +170,17 @@ def pending_table(series: pd.DataFrame, config: dict) -> Table:
     limit = 100 * config["analysis"]["max_pending_share"]
     part = series[series["pending"].fillna(0) > 0].set_index("month")
     frame = part[["referrals", "referrals_known", "pending"]].astype("int64")
+    months = tuple(frame.index)
+    # The Total protects the months together with the yearly pending counts of Appendix 6.
+    frame.loc["Total"] = frame.sum()
     frame["pending_share"] = 100 * frame["pending"] / frame["referrals"]
     frame["in_dva_models"] = np.where(frame["pending_share"] <= limit, "fitted", "left out")
+    frame.loc["Total", "in_dva_models"] = ""
     frame.index.name = "month"
     spec = TableSpec(counts=("referrals", "referrals_known", "pending"),
                      derived={"pending_share": ("pending", "referrals")},
                      column_totals=(("referrals", ("referrals_known", "pending")),),
-                     labels=("in_dva_models",))  # fmt: skip
+                     row_totals=(("Total", months),), labels=("in_dva_models",))  # fmt: skip
     return Table(
         name="target_pending", appendix="targets",
         title="Referrals whose DVA status was not yet known at the data end",
