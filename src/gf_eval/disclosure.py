@@ -7,7 +7,7 @@ Symbols follow the GSS/DfE convention: ``c`` suppressed (confidential), ``:`` no
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,19 +136,19 @@ def _at_least_two(cons: list[tuple[Cell, ...]], values: dict, hidden: set) -> No
             hidden.add(pick)
 
 
-def _pinned(cons: list[tuple[Cell, ...]], values: dict, hidden: set) -> list[Cell]:
-    """Suppressed cells that the constraints determine, in an attacker's linear algebra.
+def determined(cons: Sequence[tuple[Hashable, ...]], unknown: Iterable[Hashable]) -> list:
+    """The unknown cells that additive constraints ``(total, *parts)`` fix, in order.
 
-    Unknowns are the suppressed and the NA cells. A cell is determined when every direction
-    in the null space of the constraint matrix leaves it unchanged. All suppressed counts are
-    positive, so a cell that can move at all can move both ways within counts >= 0.
+    An attacker knows every shown cell; the unknowns are what the constraints leave. A cell is
+    determined when every direction in the null space of the constraint matrix (in the
+    unknowns) leaves it unchanged. Cells may be any hashable, so the check also spans tables.
     """
-    unknown = [k for k in dict.fromkeys(k for con in cons for k in con)
-               if k in hidden or math.isnan(values[k])]
-    if not unknown:
+    unknown = set(unknown)
+    order = [k for k in dict.fromkeys(k for con in cons for k in con) if k in unknown]
+    if not order:
         return []
-    col = {k: j for j, k in enumerate(unknown)}
-    a = np.zeros((len(cons), len(unknown)))
+    col = {k: j for j, k in enumerate(order)}
+    a = np.zeros((len(cons), len(order)))
     for i, con in enumerate(cons):
         for n, k in enumerate(con):
             if k in col:
@@ -156,7 +156,16 @@ def _pinned(cons: list[tuple[Cell, ...]], values: dict, hidden: set) -> list[Cel
     _, sv, vt = np.linalg.svd(a)
     rank = int(np.sum(sv > 1e-9 * max(1.0, sv.max(initial=0.0))))
     free = np.abs(vt[rank:]).max(axis=0, initial=0.0) > 1e-8
-    return [k for k, f in zip(unknown, free, strict=True) if k in hidden and not f]
+    return [k for k, f in zip(order, free, strict=True) if not f]
+
+
+def _pinned(cons: list[tuple[Cell, ...]], values: dict, hidden: set) -> list[Cell]:
+    """Suppressed cells the constraints determine; unknowns are the suppressed and NA cells.
+    All suppressed counts are positive, so a cell that can move at all can move both ways
+    within counts >= 0."""
+    cells = dict.fromkeys(k for con in cons for k in con)
+    unknown = [k for k in cells if k in hidden or math.isnan(values[k])]
+    return [k for k in determined(cons, unknown) if k in hidden]
 
 
 def suppression_mask(table: pd.DataFrame, spec: TableSpec, threshold: int = 5) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
 from gf_eval.derive import status as vstatus
 from gf_eval.derive.social_care import dva_known_from
-from gf_eval.disclosure import TableSpec, protect, suppression_mask
+from gf_eval.disclosure import TableSpec, determined, protect, suppression_mask
 
 APPENDIX = "6"
 TABLES = ("a6_referrals_by_source", "a6_factor_prevalence", "a6_dva_rereferrals", "a6_cin_dva",
@@ -604,19 +604,7 @@ def _spec_constraints(name: str, spec: TableSpec, index) -> list[tuple[Cell, ...
 
 
 def _determined(cons: list[tuple[Cell, ...]], unknown: set[Cell]) -> set[Cell]:
-    """Unknown cells the constraints fix: those no direction of the null space can move."""
-    cols = {k: j for j, k in enumerate(dict.fromkeys(k for c in cons for k in c if k in unknown))}
-    if not cols:
-        return set()
-    a = np.zeros((len(cons), len(cols)))
-    for i, con in enumerate(cons):
-        for n, k in enumerate(con):
-            if k in cols:
-                a[i, cols[k]] += 1.0 if n == 0 else -1.0
-    _, sv, vt = np.linalg.svd(a)
-    rank = int(np.sum(sv > 1e-9 * max(1.0, sv.max(initial=0.0))))
-    free = np.abs(vt[rank:]).max(axis=0, initial=0.0) > 1e-8
-    return {k for k, f in zip(cols, free, strict=True) if not f}
+    return set(determined(cons, unknown))
 
 
 def _linked_to(cell: Cell, cons: list[tuple[Cell, ...]], unknown: set[Cell]) -> list[Cell]:
