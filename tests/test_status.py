@@ -1,20 +1,16 @@
 """Vulnerability status, the DAN and comparison cohort, transitions and step rates, checked on
-tiny hand-made tables against hand-worked expectations, plus a smoke test on the interim data."""
+tiny hand-made tables against hand-worked expectations, plus a smoke test on the default synthetic authority."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from gf_eval.config import Calendar, load_config
+from gf_eval.config import Calendar
 from gf_eval.derive import social_care
 from gf_eval.derive.status import STATUSES, cohort, status_at, step_rates, transitions
 
-ROOT = Path(__file__).resolve().parents[1]
-INTERIM = ROOT / "data" / "interim"
 DVA_STATUS = pd.CategoricalDtype(social_care.STATUSES)
 
 
@@ -338,17 +334,10 @@ TABLES = ("cs_children", "cs_referrals", "cs_assessments", "cs_factors", "cs_cp_
 
 
 @pytest.fixture(scope="module")
-def interim_cohort():
-    missing = [t for t in TABLES if not (INTERIM / f"{t}.parquet").is_file()]
-    if missing:
-        pytest.skip(f"interim tables not built: {', '.join(missing)}")
-    t = {name: pd.read_parquet(INTERIM / f"{name}.parquet") for name in TABLES}
-    cal = Calendar.from_config(load_config())
-    eps = social_care.episodes(t["cs_referrals"], t["cs_children"], t["cs_assessments"],
-                               t["cs_factors"])  # fmt: skip
-    got = cohort(t["casework"], t["cs_children"], eps, t["cs_cp_plans"], t["cs_looked_after"],
-                 cal)  # fmt: skip
-    return t, got
+def interim_cohort(pipeline):
+    """The default synthetic authority's validated tables and its status cohort."""
+    t = {name: pipeline["typed"][name] for name in TABLES}
+    return t, pipeline["derived"]["status_cohort"]
 
 
 def test_interim_cohort_smoke(interim_cohort):
