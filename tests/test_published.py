@@ -20,7 +20,6 @@ THRESHOLD = 5
 
 def _write_all(run: dict, out) -> dict:
     """Build and write every part from an in-memory pipeline run."""
-    from gf_eval.analysis import targets as _  # noqa: F401  (models already in `run`)
     from gf_eval.appendix import marac_tables, social_care_tables, targets_tables
 
     config, derived, typed, models = run["config"], run["derived"], run["typed"], run["models"]
