@@ -94,6 +94,7 @@ def test_most_seeds_cover_the_truth_and_the_estimates_are_unbiased(seed_runs):
         # the mean log rate ratio over seeds lies within 3 standard errors of the truth
         mean, se = np.mean(logs), np.std(logs, ddof=1) / np.sqrt(len(logs))
         assert abs(mean - np.log1p(truth)) < 3 * se + 0.02, (target, mean, np.log1p(truth))
+    # With 95% intervals, 12 or fewer of 15 holding the truth has probability 0.036.
     assert inside >= total - 2, f"only {inside} of {total} intervals hold the truth"
 
 
