@@ -91,7 +91,7 @@ def run_pipeline(settings: dict, config: dict, workdir: Path) -> dict:
         validation.run(name, raw / extract.filename, interim / f"{name}.parquet",
                        interim / f"{name}.json", parents, calendar)  # fmt: skip
     typed = {name: __import__("pandas").read_parquet(interim / f"{name}.parquet")
-             for name in derive.INPUTS}  # fmt: skip
+             for name in EXTRACTS}  # fmt: skip
     derived = derive.derive(typed, config)
     return {"truth": truth, "derived": derived, "models": targets.run(derived["monthly_series"], config),
             "config": config, "typed": typed}  # fmt: skip

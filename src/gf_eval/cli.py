@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_models)
 
     p = sub.add_parser("appendix", help="write one part's published tables and figures")
-    p.add_argument("part", choices=["targets", "5", "6"], help="the targets, or appendix 5 or 6")
+    p.add_argument("part", choices=["targets", "5", "6", "7", "8"],
+                   help="the targets, or appendix 5, 6, 7 or 8")
     p.add_argument("--derived", default="data/interim/derived", help="derived tables folder")
     p.add_argument("--interim", default="data/interim", help="typed tables folder")
     p.add_argument("--models", default="results/working/models", help="model outputs folder")

@@ -2,7 +2,7 @@
 and the models. Every published table passes `gf_eval.disclosure` (see `publish`).
 
 Parts: "targets" (the headline table, sensitivity, placebo, figures per target), "5" (MARAC
-data) and "6" (social care data). `outputs(part)` lists the files a part writes, so that the
+data), "6" (social care data), "7" (the DANs' casework books) and "8" (the e-survey). `outputs(part)` lists the files a part writes, so that the
 workflow can declare them.
 """
 
@@ -14,7 +14,9 @@ import pandas as pd
 
 from gf_eval.derive import INPUTS
 
-PARTS = ("targets", "5", "6")
+PARTS = ("targets", "5", "6", "7", "8")
+# The typed extracts parts 7 and 8 read.
+PART_EXTRACTS = {"7": ("casework",), "8": ("survey",)}
 MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions")
 
 
@@ -25,6 +27,10 @@ def _module(part: str):
         from gf_eval.appendix import marac_tables as module
     elif part == "6":
         from gf_eval.appendix import social_care_tables as module
+    elif part == "7":
+        from gf_eval.appendix import casework_tables as module
+    elif part == "8":
+        from gf_eval.appendix import survey_tables as module
     else:
         raise ValueError(f"unknown appendix part {part!r}; one of {', '.join(PARTS)}")
     return module
@@ -48,6 +54,9 @@ def build(part: str, derived: str | Path, interim: str | Path, models: str | Pat
         fits = {k: pd.read_csv(models / f"{k}.csv", keep_default_na=False, na_values=[""])
                 for k in MODEL_TABLES}  # fmt: skip
         return m.tables(series, fits, config), m.figures(series, fits, config)
+    if part in PART_EXTRACTS:
+        typed = {n: pd.read_parquet(interim / f"{n}.parquet") for n in PART_EXTRACTS[part]}
+        return m.tables(typed, config), m.figures(typed, config)
     data = {p.stem: pd.read_parquet(p) for p in sorted(derived.glob("*.parquet"))}
     if part == "5":
         return m.tables(data, config), m.figures(data, config)
