@@ -60,6 +60,8 @@ rule all:
         published("targets"),
         published("5"),
         published("6"),
+        published("7"),
+        published("8"),
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -190,3 +192,35 @@ rule appendix6:
         settings=SETTINGS,
     shell:
         "gf-eval appendix 6 --settings {params.settings:q} --log {log}"
+
+
+rule appendix7:
+    input:
+        "data/interim/casework.parquet",
+    output:
+        published("7"),
+    log:
+        "logs/appendix/appendix7.log",
+    conda:
+        "environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+    shell:
+        "gf-eval appendix 7 --settings {params.settings:q} --log {log}"
+
+
+rule appendix8:
+    input:
+        "data/interim/survey.parquet",
+    output:
+        published("8"),
+    log:
+        "logs/appendix/appendix8.log",
+    conda:
+        "environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+    shell:
+        "gf-eval appendix 8 --settings {params.settings:q} --log {log}"

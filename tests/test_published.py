@@ -20,7 +20,8 @@ THRESHOLD = 5
 
 def _write_all(run: dict, out) -> dict:
     """Build and write every part from an in-memory pipeline run."""
-    from gf_eval.appendix import marac_tables, social_care_tables, targets_tables
+    from gf_eval.appendix import (casework_tables, marac_tables, social_care_tables,
+                                  survey_tables, targets_tables)  # fmt: skip
 
     config, derived, typed, models = run["config"], run["derived"], run["typed"], run["models"]
     parts = {
@@ -29,6 +30,8 @@ def _write_all(run: dict, out) -> dict:
         "5": (marac_tables.tables(derived, config), marac_tables.figures(derived, config)),
         "6": (social_care_tables.tables(derived, typed, config),
               social_care_tables.figures(derived, typed, config)),
+        "7": (casework_tables.tables(typed, config), casework_tables.figures(typed, config)),
+        "8": (survey_tables.tables(typed, config), survey_tables.figures(typed, config)),
     }  # fmt: skip
     built = {}
     for part, (tables, figures) in parts.items():
@@ -114,17 +117,24 @@ def test_every_additive_relation_between_columns_is_declared(default_outputs):
 
 
 def _implied(relation, declared, frame) -> bool:
-    total, parts = relation
-    for tot, ps in declared:
-        # the declared sum with parts that are zero in every row left out
-        if tot == total and parts < ps and (frame[list(ps - parts)] == 0).all().all():
-            return True
-        if tot == total and parts != ps:
-            # parts of the declared sum split further by another declared relation
-            for sub_tot, sub_ps in declared:
-                if sub_tot in ps and (ps - {sub_tot}) | sub_ps == parts:
-                    return True
-    return False
+    """A relation follows from the declared ones when its vector over the columns (+1 total,
+    -1 parts) lies in their span, together with the columns that are zero in every row."""
+    cols = list(frame.columns)
+
+    def vector(total, parts):
+        v = np.zeros(len(cols))
+        v[cols.index(total)] += 1
+        for p in parts:
+            v[cols.index(p)] -= 1
+        return v
+
+    basis = [vector(t, ps) for t, ps in declared]
+    values = frame[[c for c in cols if c in frame]].apply(pd.to_numeric, errors="coerce")
+    basis += [np.eye(len(cols))[i] for i, c in enumerate(cols) if (values[c] == 0).all()]
+    if not basis:
+        return False
+    a = np.array(basis)
+    return np.linalg.matrix_rank(np.vstack([a, vector(*relation)])) == np.linalg.matrix_rank(a)
 
 
 def test_every_output_has_a_title_caption_and_source(default_outputs):
@@ -164,3 +174,17 @@ def test_targets_table_has_the_required_columns_and_matches_the_series(default_o
     change = 100 * (post["dva_rereferrals"].sum() / pre["dva_rereferrals"].sum() - 1)
     assert float(frame.loc["dva_rereferrals", "prepost_change_pct"]) == pytest.approx(change, abs=0.05)
     assert frame["target_change"].tolist() == ["-0.25", "-0.30", "-0.10"]
+
+
+def test_survey_free_text_never_reaches_the_published_files(default_outputs, pipeline):
+    from gf_eval.synth.survey import COMMENTS
+
+    comments = pipeline["typed"]["survey"]["comment"].dropna()
+    assert len(comments) > 10  # the extract does carry free text
+    out, _ = default_outputs
+    files = [p for p in out.rglob("*") if p.is_file() and p.suffix in (".csv", ".json", ".svg")]
+    assert len(files) > 50
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for comment in COMMENTS:
+            assert comment not in text, path.name
