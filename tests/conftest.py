@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gf_eval import synth, validation
 from gf_eval.config import Calendar, load_config, synth_settings
@@ -101,3 +104,29 @@ def run_pipeline(settings: dict, config: dict, workdir: Path) -> dict:
 def pipeline(settings, config, tmp_path_factory) -> dict:
     """The default synthetic authority taken through to the models."""
     return run_pipeline(settings, config, tmp_path_factory.mktemp("pipeline"))
+
+
+def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=project, capture_output=True, text=True
+    )
+
+
+def copy_project(dest: Path, scale: float = 0.3) -> Path:
+    """A copy of the workflow's files with a small synthetic authority (fast to run)."""
+    dest.mkdir(parents=True)
+    for item in ("Snakefile", "config", "profiles", "environment.yml"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    config = yaml.safe_load((dest / "config" / "config.yaml").read_text())
+    config["synthetic"]["scale"] = scale
+    (dest / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def workflow_project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A copy of the project after a bare `snakemake` (the default profile supplies the cores):
+    its data/, results/ and logs/ are what the one-command run leaves."""
+    project = copy_project(tmp_path_factory.mktemp("workflow") / "project")
+    return project, snakemake(project)

@@ -2,51 +2,30 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from gf_eval import synth
 from gf_eval.extracts import EXTRACTS
 
-from conftest import with_synthetic
+from conftest import ROOT, copy_project, snakemake, with_synthetic
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=project, capture_output=True, text=True
-    )
-
-
-def copy_project(dest: Path) -> Path:
-    """A copy of the workflow's files with a small synthetic authority (fast to run)."""
-    dest.mkdir(parents=True)
-    for item in ("Snakefile", "config", "profiles", "environment.yml"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
-    config = yaml.safe_load((dest / "config" / "config.yaml").read_text())
-    config["synthetic"]["scale"] = 0.3
-    (dest / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return dest
+@pytest.fixture(scope="module")
+def project(workflow_project) -> Path:
+    return workflow_project[0]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    return copy_project(tmp_path_factory.mktemp("workflow") / "project")
-
-
-@pytest.fixture(scope="module")
-def first_run(project) -> subprocess.CompletedProcess:
-    return snakemake(project)  # a bare `snakemake`: the default profile supplies the cores
+def first_run(workflow_project) -> subprocess.CompletedProcess:
+    return workflow_project[1]
 
 
 def test_a_bare_snakemake_runs_the_whole_workflow(project, first_run):
