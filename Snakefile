@@ -50,18 +50,23 @@ def published(part):
     ]
 
 
+# Everything the report and the audit trail are made from.
+OUTPUTS = [
+    *expand("data/interim/{extract}.parquet", extract=EXTRACTS),
+    *expand("data/interim/derived/{name}.parquet", name=DERIVED),
+    *expand("results/working/models/{file}", file=MODEL_FILES),
+    *[f for part in appendix.PARTS for f in published(part)],
+]
+
+
 def parent_tables(wildcards):
     return {p: f"data/interim/{p}.parquet" for p in EXTRACTS[wildcards.extract].parents}
 
 
 rule all:
     input:
-        expand("data/interim/{extract}.parquet", extract=EXTRACTS),
-        published("targets"),
-        published("5"),
-        published("6"),
-        published("7"),
-        published("8"),
+        "results/provenance.json",
+        "results/MANIFEST.sha256",
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -224,3 +229,38 @@ rule appendix8:
         settings=SETTINGS,
     shell:
         "gf-eval appendix 8 --settings {params.settings:q} --log {log}"
+
+
+rule report:
+    input:
+        OUTPUTS,
+    output:
+        "results/report.html",
+    log:
+        "logs/report.log",
+    conda:
+        "environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+    shell:
+        "gf-eval report --out {output} --settings {params.settings:q} --log {log}"
+
+
+# Last: the provenance record and the manifest of every output, report included.
+rule provenance:
+    input:
+        OUTPUTS,
+        "results/report.html",
+    output:
+        provenance="results/provenance.json",
+        manifest="results/MANIFEST.sha256",
+    log:
+        "logs/provenance.log",
+    conda:
+        "environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+    shell:
+        "gf-eval provenance --settings {params.settings:q} --log {log}"

@@ -140,6 +140,35 @@ def _appendix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from gf_eval.report import html
+
+    log.info("wrote %s", html.write(args.root, args.out, _config(args)))
+    return 0
+
+
+def _provenance(args: argparse.Namespace) -> int:
+    from gf_eval.report import provenance
+
+    for path in provenance.write(args.root, _config(args)):
+        log.info("wrote %s", path)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from gf_eval.report import provenance
+
+    problems = provenance.audit(args.root, args.config)
+    if problems:
+        for problem in problems:
+            log.error("%s", problem)
+        log.error("gf-eval audit: %d difference%s", len(problems), "s" if len(problems) > 1 else "")
+        return 1
+    log.info("gf-eval audit: every output matches the manifest, and the raw inputs, config and "
+             "code match the provenance record")  # fmt: skip
+    return 0
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -196,6 +225,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", default="results/figures", help="published figures folder")
     _config_options(p)
     p.set_defaults(func=_appendix)
+
+    p = sub.add_parser("report", help="write the self-contained HTML report")
+    p.add_argument("--root", default=".", help="the project folder")
+    p.add_argument("--out", default="results/report.html", help="the report file")
+    _config_options(p)
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("provenance", help="write results/provenance.json and the manifest")
+    p.add_argument("--root", default=".", help="the project folder")
+    _config_options(p)
+    p.set_defaults(func=_provenance)
+
+    p = sub.add_parser("audit", help="re-verify a results folder against its manifest, the raw "
+                       "inputs, the config and the code")  # fmt: skip
+    p.add_argument("--root", default=".", help="the project folder holding results/")
+    p.add_argument("--config", help="config to compare with (default: <root>/config/config.yaml)")
+    p.add_argument("--log", help="also write messages to this file")
+    p.set_defaults(func=_audit)
 
     p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
     p.add_argument("data", help="a CSV with one row per period (and per series with --group)")

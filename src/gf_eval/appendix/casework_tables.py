@@ -100,7 +100,8 @@ def _add_quartiles(frame: pd.DataFrame, groups: pd.Series, values: pd.Series, st
 def _table(short: str, title: str, caption: str, frame: pd.DataFrame, spec: TableSpec,
            notes=()) -> Table:  # fmt: skip
     frame.index = frame.index.map(str)
-    return Table(f"a7_{short}", APPENDIX, title, caption, frame, spec, tuple(notes))
+    plan = "sensitivity" if short == "missing_sensitivity" else "descriptive"
+    return Table(f"a7_{short}", APPENDIX, title, caption, frame, spec, tuple(notes), plan)
 
 
 # --- caseload, referrals, involvement, engagement ----------------------------------------------

@@ -33,6 +33,9 @@ class Table:
     frame: pd.DataFrame
     spec: TableSpec
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # "primary": the pre-specified analysis; "sensitivity": departs from it on purpose;
+    # "descriptive": no model of the programme's effect.
+    plan: str = "descriptive"
 
 
 def source_note(config: dict) -> str:
@@ -88,6 +91,7 @@ def write_table(table: Table, outdir: str | Path, threshold: int, source: str) -
         "title": table.title,
         "caption": table.caption,
         "notes": list(table.notes),
+        "plan": table.plan,
         "source": source,
         "disclosure": {"threshold": threshold, "symbols": {"c": "suppressed (1 to "
                        f"{threshold}, or to protect such a count)", ":": "not available",

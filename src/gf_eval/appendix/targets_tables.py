@@ -86,6 +86,7 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "Sensitivity analyses are in target_sensitivity; they are not the basis of the "
             "verdicts.",
         ),
+        plan="primary",
     )
 
 
@@ -142,7 +143,7 @@ def sensitivity_table(models: dict[str, pd.DataFrame]) -> Table:
             "relative change in the rate in the last month of data against the counterfactual, "
             "with its 95% interval. Only the row marked primary is the basis of a verdict."
         ),
-        frame=frame, spec=TableSpec(**s),
+        frame=frame, spec=TableSpec(**s), plan="sensitivity",
     )
 
 
@@ -162,7 +163,7 @@ def placebo_table(models: dict[str, pd.DataFrame]) -> Table:
             "last pre-intervention month. An interval that excludes no change would suggest "
             "that the model finds effects where there are none."
         ),
-        frame=frame, spec=TableSpec(**s),
+        frame=frame, spec=TableSpec(**s), plan="sensitivity",
     )
 
 

@@ -1,0 +1,184 @@
+"""One self-contained HTML report of the whole evaluation: the targets table with its verdicts,
+then each appendix's tables and figures with their captions, then the validation reports and
+the model diagnostics. Figures are embedded, so the file stands alone; nothing in it depends on
+the time of the run."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from gf_eval import appendix
+from gf_eval.config import SYNTHETIC
+from gf_eval.extracts import EXTRACTS
+from gf_eval.files import sha256, tree_sha256, write_text
+from gf_eval.report.provenance import config_sha256
+
+PART_TITLES = {
+    "targets": "The three targets: models, sensitivity and placebo tests",
+    "5": "Appendix 5: MARAC data",
+    "6": "Appendix 6: social care data on children's vulnerability status",
+    "7": "Appendix 7: the Domestic Abuse Navigators' casework books",
+    "8": "Appendix 8: the professionals' e-survey",
+}
+PLAN_BADGES = {
+    "primary": ("primary", "Pre-specified primary analysis (config/config.yaml, analysis)"),
+    "sensitivity": ("departs", "Sensitivity analysis: departs from the pre-specified plan on "
+                    "purpose; not the basis of any verdict"),  # fmt: skip
+}
+CSS = """
+body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;
+line-height:1.45;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}
+h3{margin-top:1.6em}table{border-collapse:collapse;font-size:.82em;margin:.6em 0;display:block;
+overflow-x:auto}th,td{border:1px solid #ccc;padding:.2em .45em;text-align:right}
+th{background:#eef2f7}td.label,th.label{text-align:left}tr.departs td{background:#fff4e5}
+.caption{font-size:.9em;color:#333}.notes{font-size:.85em;color:#555}
+.badge{display:inline-block;font-size:.8em;padding:.1em .5em;border-radius:.3em;margin:.2em 0}
+.badge.primary{background:#dbe8f7;color:#103c6e}.badge.departs{background:#fde2c4;color:#6b3a00}
+.source{font-size:.85em;color:#555}pre{font-size:.78em;background:#f6f6f6;padding:.6em;
+overflow-x:auto}figure{margin:1em 0}figure img{max-width:100%}
+"""
+
+
+def _esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _table_html(csv: Path) -> str:
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    head = "".join(f'<th class="{"label" if i == 0 else ""}">{_esc(c)}</th>'
+                   for i, c in enumerate(frame.columns))  # fmt: skip
+    rows = []
+    for _, row in frame.iterrows():
+        departs = "primary" in frame.columns and row["primary"] == "sensitivity"
+        cells = "".join(
+            f'<td class="{"label" if not _numeric(v) else ""}">{_esc(v)}</td>' for v in row
+        )
+        rows.append(f'<tr class="{"departs" if departs else ""}">{cells}</tr>')
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return text in ("c", ":", "z")
+    return True
+
+
+def _notes(meta: dict) -> str:
+    items = "".join(f"<li>{_esc(n)}</li>" for n in meta.get("notes", []))
+    return f'<ul class="notes">{items}</ul>' if items else ""
+
+
+def _badge(meta: dict) -> str:
+    if meta.get("plan") not in PLAN_BADGES:
+        return ""
+    css, text = PLAN_BADGES[meta["plan"]]
+    return f'<div class="badge {css}">{_esc(text)}</div>'
+
+
+def _table_section(tables: Path, name: str) -> str:
+    meta = json.loads((tables / f"{name}.json").read_text(encoding="utf-8"))
+    return (f'<section id="{_esc(name)}"><h3>{_esc(meta["title"])} '
+            f'<small>({_esc(name)}.csv)</small></h3>{_badge(meta)}'
+            f'<p class="caption">{_esc(meta["caption"])}</p>'
+            f"{_table_html(tables / f'{name}.csv')}{_notes(meta)}</section>")  # fmt: skip
+
+
+def _figure_section(figures: Path, name: str) -> str:
+    meta = json.loads((figures / f"{name}.json").read_text(encoding="utf-8"))
+    data = base64.b64encode((figures / f"{name}.png").read_bytes()).decode("ascii")
+    return (f'<figure id="fig-{_esc(name)}"><h3>{_esc(meta["title"])} '
+            f"<small>({_esc(name)}.png, .svg)</small></h3>"
+            f'<img alt="{_esc(meta["title"])}" src="data:image/png;base64,{data}">'
+            f'<figcaption class="caption">{_esc(meta["caption"])}</figcaption></figure>')  # fmt: skip
+
+
+def _source(root: Path, config: dict) -> str:
+    if config["extracts"] == SYNTHETIC:
+        syn = config["synthetic"]
+        return (f"<p><b>Data source: synthetic data</b> from the gf-eval generator (seed "
+                f"{config['seed']}, scenario {_esc(syn['scenario'] or 'null')}, scale "
+                f"{syn['scale']}); not real records.</p>")  # fmt: skip
+    rows = []
+    for name, extract in EXTRACTS.items():
+        path = root / config["extracts"] / extract.filename
+        digest = sha256(path) if path.is_file() else "missing"
+        rows.append(f"<tr><td class='label'>{_esc(extract.filename)}</td>"
+                    f"<td class='label'><code>{digest}</code></td></tr>")  # fmt: skip
+    return (f"<p><b>Data source: the extracts in {_esc(config['extracts'])}</b>, with these "
+            "sha256 checksums:</p><table><thead><tr><th class='label'>file</th>"
+            f"<th class='label'>sha256</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _validation(root: Path) -> str:
+    rows = []
+    for name in EXTRACTS:
+        rep = json.loads((root / "results" / "validation" / f"{name}.json").read_text())
+        rows.append(
+            f"<tr><td class='label'>{_esc(name)}</td><td>{rep['rows']}</td>"
+            f"<td class='label'>{'valid' if rep['valid'] else 'FAILED'}</td>"
+            f"<td>{rep['n_failures']}</td><td class='label'><code>{rep['sha256']}</code></td></tr>"
+        )
+    return ("<table><thead><tr><th class='label'>extract</th><th>rows</th><th class='label'>"
+            "result</th><th>failures</th><th class='label'>sha256 of the file checked</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
+
+
+def build(root: str | Path, config: dict) -> str:
+    """The report's HTML from the files the workflow wrote under `root`."""
+    import gf_eval
+
+    root = Path(root)
+    tables, figures = root / "results" / "tables", root / "results" / "figures"
+    models = root / "results" / "working" / "models"
+    parts = []
+    for part in appendix.PARTS:
+        module = appendix._module(part)
+        names = [n for n in module.TABLES if not (part == "targets" and n == "targets")]
+        body = "".join(_table_section(tables, n) for n in names)
+        body += "".join(_figure_section(figures, n) for n in module.FIGURES)
+        parts.append(f'<section id="part-{part}"><h2>{_esc(PART_TITLES[part])}</h2>{body}'
+                     "</section>")  # fmt: skip
+    toc = "".join(f'<li><a href="#part-{p}">{_esc(t)}</a></li>' for p, t in PART_TITLES.items())
+    truth = ""
+    if config["extracts"] == SYNTHETIC and (models / "truth_check.csv").is_file():
+        truth = ("<h3>Estimates against the generator's true effects (working table)</h3>"
+                 + _table_html(models / "truth_check.csv"))  # fmt: skip
+    summaries = (models / "summaries.txt").read_text(encoding="utf-8")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Growing Futures evaluation: quantitative re-run</title><style>{CSS}</style></head><body>
+<h1>Growing Futures evaluation: re-run of the quantitative analyses</h1>
+{_source(root, config)}
+<p class="source">Config sha256 <code>{config_sha256(config)}</code>; package checksum
+<code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit trail is in
+results/provenance.json and results/MANIFEST.sha256 (<code>gf-eval audit</code>).</p>
+<p class="source">Published tables follow disclosure control: <b>c</b> a count from 1 to
+{config['disclosure']['threshold']} or a count suppressed to protect one; <b>:</b> not
+available; <b>z</b> not applicable.</p>
+<ol><li><a href="#targets">The targets and the verdicts</a></li>{toc}
+<li><a href="#checks">Validation reports and model diagnostics</a></li></ol>
+<h2 id="targets">1. The three targets and the verdicts</h2>
+{_table_section(tables, "targets")}
+{"".join(parts)}
+<h2 id="checks">Validation reports and model diagnostics</h2>
+<h3>Validation of the extracts</h3>{_validation(root)}
+<p class="caption">Each file was checked against its schema (docs/data_dictionary.md); the full
+reports are in results/validation/.</p>
+{truth}
+<h3>Primary models: summaries and residual diagnostics</h3>
+<pre>{_esc(summaries)}</pre>
+</body></html>
+"""
+
+
+def write(root: str | Path, out: str | Path, config: dict) -> Path:
+    write_text(out, build(root, config))
+    return Path(out)

@@ -1,0 +1,152 @@
+"""Provenance, the manifest of outputs, and the audit of a results folder.
+
+`results/provenance.json` records what made the outputs: the git commit (and whether the tree
+was dirty), the package versions, the config and its hash, the sha256 of every raw input, the
+seeds, and checksums of the code. `results/MANIFEST.sha256` lists every output file in the
+format of `sha256sum`, so `sha256sum -c results/MANIFEST.sha256` checks it from the project
+root. Neither holds the time of the run: the same inputs, config and code give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from gf_eval.config import SYNTHETIC, extract_dir, load_config
+from gf_eval.extracts import EXTRACTS
+from gf_eval.files import sha256, tree_sha256, write_text
+
+PACKAGES = ("gf-eval", "pandas", "numpy", "statsmodels", "scipy", "pandera", "snakemake",
+            "matplotlib", "pyarrow", "pyyaml", "jsonschema")  # fmt: skip
+# Output folders the manifest covers, relative to the project root.
+OUTPUT_DIRS = ("data/interim", "results")
+MANIFEST = "results/MANIFEST.sha256"
+PROVENANCE = "results/provenance.json"
+
+
+def config_sha256(config: dict) -> str:
+    import hashlib
+
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def raw_inputs(config: dict) -> list[str]:
+    """The raw files the run read, relative to the project root."""
+    folder = extract_dir(config)
+    files = [f"{folder}/{e.filename}" for e in EXTRACTS.values()]
+    if config["extracts"] == SYNTHETIC:
+        files.append(f"{folder}/truth.json")
+    return files
+
+
+def _git(root: Path) -> dict:
+    def run(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                 check=True)  # fmt: skip
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return out.stdout.strip()
+
+    commit = run("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None, "note": "not a git checkout"}
+    # Untracked files that git ignores (data, results, logs) do not make the tree dirty.
+    return {"commit": commit, "dirty": bool(run("status", "--porcelain"))}
+
+
+def _versions() -> dict[str, str | None]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def code_checksums(root: Path) -> dict[str, str]:
+    """The package that is running (wherever it is installed) and the workflow's Snakefile."""
+    import gf_eval
+
+    return {"gf_eval": tree_sha256(Path(gf_eval.__file__).parent),
+            "Snakefile": sha256(root / "Snakefile")}  # fmt: skip
+
+
+def provenance(root: str | Path, config: dict) -> dict:
+    root = Path(root)
+    return {
+        "git": _git(root),
+        "python": platform.python_version(),
+        "packages": _versions(),
+        "config": config,
+        "config_sha256": config_sha256(config),
+        "data_source": "synthetic" if config["extracts"] == SYNTHETIC else config["extracts"],
+        "inputs": {path: sha256(root / path) for path in raw_inputs(config)},
+        "seeds": {"seed": config["seed"], "used_by": "the synthetic generator (one stream per "
+                  "extract family, spawned from the seed) and the casework bootstrap"},
+        "code": code_checksums(root),
+    }
+
+
+def manifest_lines(root: Path, skip: tuple[str, ...] = (MANIFEST,)) -> list[str]:
+    lines = []
+    for folder in OUTPUT_DIRS:
+        for path in sorted((root / folder).rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            # README.md files are the repository's own, not outputs; dot files are temporary.
+            if path.is_file() and rel not in skip and not path.name.startswith(".") \
+                    and path.name != "README.md":
+                lines.append(f"{sha256(path)}  {rel}")
+    return sorted(lines, key=lambda line: line.split("  ", 1)[1])
+
+
+def write(root: str | Path, config: dict) -> list[Path]:
+    """Write provenance.json, then the manifest of every output (provenance included)."""
+    root = Path(root)
+    write_text(root / PROVENANCE, json.dumps(provenance(root, config), indent=2,
+                                             sort_keys=True) + "\n")  # fmt: skip
+    write_text(root / MANIFEST, "\n".join(manifest_lines(root)) + "\n")
+    return [root / PROVENANCE, root / MANIFEST]
+
+
+def audit(root: str | Path, config_path: str | Path | None = None) -> list[str]:
+    """Differences between a results folder and its manifest, the current raw inputs, config
+    and code; an empty list means everything still matches."""
+    root = Path(root)
+    problems: list[str] = []
+    manifest, prov_path = root / MANIFEST, root / PROVENANCE
+    if not manifest.is_file() or not prov_path.is_file():
+        return [f"{MANIFEST} or {PROVENANCE} not found under {root}: run `snakemake` first"]
+    listed = {}
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        digest, _, rel = line.partition("  ")
+        listed[rel] = digest
+    current = dict(reversed(line.split("  ", 1)) for line in manifest_lines(root))
+    for rel, digest in listed.items():
+        if rel not in current:
+            problems.append(f"missing output: {rel}")
+        elif current[rel] != digest:
+            problems.append(f"output changed since the run: {rel}")
+    problems += [f"output not in the manifest: {rel}" for rel in current if rel not in listed]
+
+    prov = json.loads(prov_path.read_text(encoding="utf-8"))
+    for rel, digest in prov["inputs"].items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"raw input missing: {rel}")
+        elif sha256(path) != digest:
+            problems.append(f"raw input changed since the run: {rel}")
+    config = load_config(config_path or root / "config" / "config.yaml")
+    if config_sha256(config) != prov["config_sha256"]:
+        keys = sorted(k for k in set(config) | set(prov["config"])
+                      if config.get(k) != prov["config"].get(k))  # fmt: skip
+        problems.append(f"config differs from the run's in: {', '.join(keys)}")
+    for name, digest in code_checksums(root).items():
+        if prov["code"].get(name) != digest:
+            problems.append(f"code differs from the run's: {name}")
+    return problems
