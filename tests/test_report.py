@@ -17,7 +17,6 @@ import yaml
 from conftest import copy_project
 from gf_eval import appendix
 from gf_eval.extracts import EXTRACTS
-from gf_eval.report import provenance
 
 pytestmark = pytest.mark.workflow
 
