@@ -11,6 +11,7 @@ the episodes still under assessment as not DVA, or as DVA.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -20,6 +21,8 @@ from gf_eval.config import Calendar
 from gf_eval.stats import prepost
 from gf_eval.stats.its import ITS, ITSInputError, ITSResults, Term
 from gf_eval.stats.verdict import verdict
+
+log = logging.getLogger(__name__)
 
 TARGETS = ("repeat_marac", "dva_rereferrals", "cin_dva")
 # Outcome columns of the episodes still under assessment, for the DVA targets.
@@ -211,12 +214,13 @@ def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
     """Every target: the pre/post table, the estimates of every analysis (primary first), the
     placebo fits, the primary fits' predictions and their summaries."""
     estimates, placebos, prepost_rows, predictions, summaries = [], [], [], [], {}
-    for target in TARGETS:
+    for i, target in enumerate(TARGETS, 1):
         change = config["targets"][target]
         prepost_rows.append(prepost_row(series, target, config))
-        for analysis in plan(config):
-            if analysis.pending != "exclude" and target not in PENDING:
-                continue  # the MARAC series has no episodes under assessment
+        analyses = [a for a in plan(config) if a.pending == "exclude" or target in PENDING]
+        log.info("[%d/%d] %s: fitting %d models and %d placebo starts", i, len(TARGETS), target,
+                 len(analyses), len(config["analysis"]["sensitivity"]["placebo_starts"]))  # fmt: skip
+        for analysis in analyses:
             try:
                 f = fit(series, target, analysis, config)
             except ITSInputError as err:
