@@ -200,6 +200,9 @@ def ipw_outcomes(casework: pd.DataFrame, seed: int, resamples: int = RESAMPLES) 
                 i = rng.integers(0, len(model), len(model))
                 if 0 < done[i].sum() < i.size:  # the full fit is a warm start: fewer iterations
                     boot.append(_ipw_mean(x[i], done[i], change[i], params)[0])
+        # A refit that fails (e.g. perfect separation on a tiny book) is dropped, not allowed
+        # to blank the interval; `resamples` counts the refits used.
+        boot = [b for b in boot if np.isfinite(b)]
         rows.append({
             "measure": measure, "n_model": len(model),
             "cc_mean_change": change[done].mean(),

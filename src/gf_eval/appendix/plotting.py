@@ -1,12 +1,14 @@
-"""Shared matplotlib set-up: a non-interactive backend and one house style for every figure."""
+"""Shared matplotlib set-up: one house style for every figure.
+
+Figures are made with matplotlib's object interface (`matplotlib.figure.Figure`), not pyplot:
+they need no display and never touch the backend, so the workflow runs headless on a cluster
+while an analyst's notebook keeps its inline plots.
+"""
 
 from __future__ import annotations
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window; also keeps runs headless on a cluster
-
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 STYLE = {
     "font.family": "DejaVu Sans",  # shipped with matplotlib, so every machine draws the same
@@ -22,8 +24,9 @@ COLOURS = {"observed": "#4d4d4d", "fitted": "#1f5fa8", "counterfactual": "#c0392
 
 def new_figure(width: float = 8.0, height: float = 4.5, ncols: int = 1):
     """A figure and its axes in the house style, with room at the bottom for the source."""
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(width, height))
+        axes = fig.subplots(1, ncols, squeeze=False)
     fig.subplots_adjust(bottom=0.18)
     for ax in axes.ravel():
         for key in ("top", "right"):

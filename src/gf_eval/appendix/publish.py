@@ -122,7 +122,6 @@ SVG_METADATA = {"Date": None, "Creator": None}
 def write_figure(fig: Figure, outdir: str | Path, source: str) -> list[Path]:
     """Save `fig` as PNG (screens) and SVG (print) with the source note; return the paths."""
     import matplotlib
-    import matplotlib.pyplot as plt
 
     outdir = Path(outdir)
     mpl_fig = fig.figure
@@ -134,7 +133,6 @@ def write_figure(fig: Figure, outdir: str | Path, source: str) -> list[Path]:
             with atomic_path(path) as tmp:
                 mpl_fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
             paths.append(path)
-    plt.close(mpl_fig)
     meta = {"name": fig.name, "appendix": fig.appendix, "title": fig.title,
             "caption": fig.caption, "source": source}  # fmt: skip
     write_text(outdir / f"{fig.name}.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
