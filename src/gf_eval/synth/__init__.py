@@ -17,7 +17,7 @@ from gf_eval.extracts import EXTRACTS
 from gf_eval.files import atomic_path, write_text
 from gf_eval.synth.casework import simulate_casework
 from gf_eval.synth.marac import CASES, REPEAT_SHARE, simulate_marac
-from gf_eval.synth.series import Effect, cumulative_relative_change
+from gf_eval.synth.series import Effect, WithShock, cumulative_relative_change
 from gf_eval.synth.social_care import EVENTS, SHARE_A, SHARE_AB, simulate_social_care
 from gf_eval.synth.survey import simulate_survey
 
@@ -57,9 +57,15 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(settings["seed"]).spawn(4)]
     scale = float(syn["scale"])
 
-    marac, marac_truth = simulate_marac(cal, its["repeat_marac"], scale, streams[0])
+    # An optional national shock moves the three target rates at every site alike.
+    shock = syn.get("shock")
+    paths = dict(its)
+    if shock:
+        t_shock = cal.month_index(pd.Timestamp(shock["start"]))
+        paths = {k: WithShock(e, Effect(shock["level_change"], 0.0), t_shock) for k, e in its.items()}
+    marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0])
     social, events, social_truth = simulate_social_care(
-        cal, its["dva_rereferrals"], its["cin_dva"], scale, streams[1]
+        cal, paths["dva_rereferrals"], paths["cin_dva"], scale, streams[1]
     )
     casework, casework_truth = simulate_casework(
         cal, events, social["cs_children"], casework_effects, scale, streams[2]
@@ -74,6 +80,7 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
         "calendar": settings["calendar"],
         "t0": cal.t0,
         "t_end": cal.t_end,
+        "shock": shock or None,
         "targets": _target_truth(cal, its),
         "other_series": {
             name: {"level_change": 0.0, "slope_change": 0.0}

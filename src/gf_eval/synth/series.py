@@ -30,6 +30,19 @@ class Effect:
 
 
 @dataclass(frozen=True)
+class WithShock:
+    """A programme effect plus a shock from another date that hits every site alike (a
+    national change), for testing whether a model tells the two apart."""
+
+    effect: Effect
+    shock: Effect
+    shock_t0: int
+
+    def path(self, t: np.ndarray, t0: int) -> np.ndarray:
+        return self.effect.path(t, t0) + self.shock.path(t, self.shock_t0)
+
+
+@dataclass(frozen=True)
 class Rate:
     """A monthly log-rate: base value, trend per month, one seasonal harmonic, AR(1) noise."""
 
