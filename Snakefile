@@ -5,6 +5,7 @@ from snakemake.utils import min_version, validate
 from gf_eval.config import SYNTHETIC_DIR, check_config, extract_dir, synth_settings
 from gf_eval.extracts import EXTRACTS
 from gf_eval.derive import DERIVED, INPUTS
+from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.analysis import MODEL_FILES
 from gf_eval import appendix
 from gf_eval.files import tree_sha256
@@ -63,10 +64,22 @@ def parent_tables(wildcards):
     return {p: f"data/interim/{p}.parquet" for p in EXTRACTS[wildcards.extract].parents}
 
 
+# With config/multisite.yaml the run covers many sites; without it, the single site.
+MULTISITE = multisite_sites(config)
+PANEL = bool(MULTISITE) and not config["multisite"].get("sites")
+MULTISITE_OUTPUTS = [
+    f"results/multisite/{name}.csv"
+    for name in ("site_estimates", "pooled", *(["truth_check"] if PANEL else []))
+]
+
+
 rule all:
     input:
-        "results/provenance.json",
-        "results/MANIFEST.sha256",
+        (
+            MULTISITE_OUTPUTS
+            if MULTISITE
+            else ["results/provenance.json", "results/MANIFEST.sha256"]
+        ),
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -264,3 +277,8 @@ rule provenance:
         settings=SETTINGS,
     shell:
         "gf-eval provenance --settings {params.settings:q} --log {log}"
+
+
+if MULTISITE:
+
+    include: "rules/multisite.smk"

@@ -169,6 +169,37 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> int:
+    from gf_eval import validation
+    from gf_eval.analysis.multisite import site_config
+    from gf_eval.derive.site import multisite_sites, site_series
+
+    config = _config(args)
+    info = multisite_sites(config)[args.site]
+    if info["intervention_start"]:
+        config = site_config(config, info["intervention_start"])
+    try:
+        site_series(args.raw, args.out, args.report, config)
+    except validation.ValidationFailed as err:
+        log.error("site %s: %s", args.site, err)
+        return 1
+    log.info("site %s: wrote %s and %s", args.site, args.out, args.report)
+    return 0
+
+
+def _multisite(args: argparse.Namespace) -> int:
+    from gf_eval.analysis import multisite
+    from gf_eval.derive.site import multisite_sites
+
+    config = _config(args)
+    sites = multisite_sites(config)
+    starts = {name: info["intervention_start"] for name, info in sites.items()}
+    synthetic = all(info["settings"] is not None for info in sites.values())
+    for path in multisite.write(args.series, starts, args.out, config, synthetic):
+        log.info("wrote %s", path)
+    return 0
+
+
 def _number(text: str) -> float:
     try:
         value = float(text)
@@ -243,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config to compare with (default: <root>/config/config.yaml)")
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_audit)
+
+    p = sub.add_parser("site", help="validate one site's series extracts and derive its series")
+    p.add_argument("site", help="the site's name in the config's multisite section")
+    p.add_argument("--raw", required=True, help="the site's extract folder")
+    p.add_argument("--out", required=True, help="the monthly series parquet to write")
+    p.add_argument("--report", required=True, help="the site's validation report (JSON)")
+    _config_options(p)
+    p.set_defaults(func=_site)
+
+    p = sub.add_parser("multisite", help="single-site, controlled and pooled models of all sites")
+    p.add_argument("--series", default="data/interim/sites", help="folder of <site>.parquet")
+    p.add_argument("--out", default="results/multisite", help="output folder")
+    _config_options(p)
+    p.set_defaults(func=_multisite)
 
     p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
     p.add_argument("data", help="a CSV with one row per period (and per series with --group)")

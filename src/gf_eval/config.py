@@ -20,6 +20,7 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config" / "config.yaml"
 CONFIG_SCHEMA = PROJECT_ROOT / "config" / "config.schema.yaml"
 SYNTHETIC = "synthetic"
 SYNTHETIC_DIR = "data/raw/synthetic"
+PANEL_DIR = "data/raw/panel"
 
 
 class ConfigError(ValueError):

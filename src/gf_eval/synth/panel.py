@@ -41,7 +41,8 @@ def panel_sites(config: dict) -> dict[str, dict]:
             calendar["intervention_start"] = start.strftime("%Y-%m-%d")
         synthetic = copy.deepcopy(config["synthetic"])
         synthetic["scenario"] = synthetic["scenario"] if start is not None else "null"
-        synthetic["scale"] = round(float(population[i]) / POPULATION_MEDIAN, 4)
+        size = float(panel.get("size", 1.0))  # shrinks every site, e.g. for fast tests
+        synthetic["scale"] = round(size * float(population[i]) / POPULATION_MEDIAN, 4)
         if panel.get("shock"):
             synthetic["shock"] = dict(panel["shock"])
         out[site] = {
