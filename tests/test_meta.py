@@ -337,3 +337,16 @@ def test_hksj_interval_covers_the_truth_about_95_percent():
 def test_bad_input_raises_a_named_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         random_effects(**kwargs)
+
+
+def test_modified_hksj_never_narrows_below_the_unadjusted_interval():
+    # Three sites that agree closely: plain HKSJ shrinks the SE far below sqrt(1 / sum w).
+    y, se = [-0.10, -0.11, -0.105], [0.1, 0.1, 0.1]
+    plain = random_effects(y, se, method="REML", hksj=True)
+    modified = random_effects(y, se, method="REML", hksj="modified")
+    unadjusted = (1 / (3 / 0.01)) ** 0.5  # tau^2 = 0, so sum w = 3 / 0.1^2
+    assert plain.se < unadjusted
+    assert modified.se == pytest.approx(unadjusted)
+    assert modified.df == 2  # still t with k - 1 df
+    with pytest.raises(ValueError, match="hksj"):
+        random_effects(y, se, hksj="yes")

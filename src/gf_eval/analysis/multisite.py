@@ -103,7 +103,8 @@ def run(series: dict[str, pd.DataFrame], sites: dict[str, str | None], config: d
         if len(part) < 2:
             continue
         meta = random_effects(part["log_ratio"], part["log_ratio_se"], labels=list(part["site"]),
-                              method="REML", hksj=len(part) >= 3)  # fmt: skip
+                              method="REML",
+                              hksj="modified" if len(part) >= 3 else False)  # fmt: skip
         rc = meta.relative_change()
         pooled.append({"target": target, "model": model, "sites": meta.k,
                        "relative_change": rc.estimate, "ci_low": rc.ci_low,

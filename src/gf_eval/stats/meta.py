@@ -163,7 +163,7 @@ class MetaResult:
     weights_fixed: tuple[float, ...]
     weights: tuple[float, ...]
     tau2_method: str
-    hksj: bool
+    hksj: bool | str
     alpha: float
     method: str
 
@@ -237,7 +237,7 @@ def random_effects(
     labels: Sequence[str] | None = None,
     method: str = "DL",
     alpha: float = 0.05,
-    hksj: bool = False,
+    hksj: bool | str = False,
 ) -> MetaResult:
     """Pool k site estimates (e.g. log rate ratios) with their standard errors.
 
@@ -251,8 +251,10 @@ def random_effects(
         likelihood, found by solving the score equation with Brent's method).
     alpha : 1 - confidence level for the intervals (the prediction interval too).
     hksj : Hartung-Knapp-Sidik-Jonkman inference for the random-effects estimate: variance
-        sum(w (y - mu)^2) / ((k - 1) sum w) and t with k - 1 df (no ad hoc truncation at the
-        unadjusted variance, so near-identical estimates give a near-zero-width interval).
+        sum(w (y - mu)^2) / ((k - 1) sum w) and t with k - 1 df. True: no truncation, so
+        near-identical estimates give a near-zero-width interval; "modified": the variance is
+        never below the unadjusted one (Knapp & Hartung's ad hoc rule), which keeps the
+        interval honest when a few sites happen to agree.
 
     The prediction interval is mu +/- t(k - 2) sqrt(tau^2 + SE^2) (Higgins et al. 2009) with the
     unadjusted SE, and is NaN when k < 3.
@@ -292,8 +294,12 @@ def random_effects(
     w_re = 1 / (v + tau2)
     mu = float(np.sum(w_re * y) / np.sum(w_re))
     se_unadj = float(math.sqrt(1 / np.sum(w_re)))
+    if hksj not in (False, True, "modified"):
+        raise ValueError(f"hksj must be False, True or 'modified', got {hksj!r}")
     if hksj:
         se = float(math.sqrt(np.sum(w_re * (y - mu) ** 2) / (q_df * np.sum(w_re))))
+        if hksj == "modified":
+            se = max(se, se_unadj)
         df, crit = float(q_df), stats.t.ppf(1 - alpha / 2, q_df)
     else:
         se, df, crit = se_unadj, math.inf, z
@@ -349,7 +355,7 @@ def random_effects(
         weights_fixed=tuple(float(x) for x in w / np.sum(w)),
         weights=tuple(float(x) for x in w_re / np.sum(w_re)),
         tau2_method=method,
-        hksj=bool(hksj),
+        hksj=hksj if hksj == "modified" else bool(hksj),
         alpha=alpha,
         method=description,
     )
