@@ -71,6 +71,23 @@ def test_bad_configs_are_refused_with_the_key_named(change, message):
         validate_config(config)
 
 
+@pytest.mark.parametrize(
+    "panel, message",
+    [
+        ({"treated": 150}, "treated must be from 1 to n_sites - 1"),
+        ({"first_start": "2016-06-01", "stagger_months": 3}, "has no data 12 months later"),
+        ({"first_start": "2015-09-15"}, "must be the 1st of a month"),
+    ],
+)
+def test_bad_multisite_configs_are_refused(panel, message):
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config.update(yaml.safe_load((ROOT / "config" / "multisite.yaml").read_text()))
+    validate_config(config)  # the shipped multi-site config is valid
+    config["multisite"]["panel"].update(panel)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config)
+
+
 def test_null_scenario_may_be_written_unquoted():
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["synthetic"]["scenario"] = None  # `scenario: null` in YAML

@@ -108,6 +108,7 @@ def check_config(config: dict, source: str = "config") -> None:
             raise ConfigError(f"{source}: windows/{name} must lie within data_start..data_end")
     if pd.Timestamp(pre["end"]) >= pd.Timestamp(post["start"]):
         raise ConfigError(f"{source}: windows/pre must end before windows/post starts")
+    _check_multisite(config, cal, source)
     for start in config.get("analysis", {}).get("sensitivity", {}).get("placebo_starts", []):
         day = pd.Timestamp(start)
         if day.day != 1 or not (cal.data_start < day < cal.intervention_start):
@@ -115,6 +116,32 @@ def check_config(config: dict, source: str = "config") -> None:
                 f"{source}: analysis/sensitivity/placebo_starts: {start} must be the 1st of a "
                 "month after data_start and before intervention_start"
             )
+
+
+def _check_multisite(config: dict, cal: Calendar, source: str) -> None:
+    multi = config.get("multisite") or {}
+    horizon = int(multi.get("horizon_months", 0))
+    starts = []
+    if multi.get("sites"):
+        starts = [s["intervention_start"] for s in multi["sites"].values()]
+        if all(starts) or not any(starts):
+            raise ConfigError(f"{source}: multisite/sites needs treated sites (a start date) and "
+                              "comparison sites (intervention_start: null)")  # fmt: skip
+    elif multi.get("panel"):
+        panel = multi["panel"]
+        if not 1 <= panel["treated"] < panel["n_sites"]:
+            raise ConfigError(f"{source}: multisite/panel/treated must be from 1 to n_sites - 1")
+        first = pd.Timestamp(panel["first_start"])
+        starts = [first + pd.DateOffset(months=i * panel["stagger_months"])
+                  for i in range(panel["treated"])]  # fmt: skip
+    for start in filter(None, starts):
+        start = pd.Timestamp(start)
+        if start.day != 1 or not cal.data_start < start:
+            raise ConfigError(f"{source}: multisite: start {start:%Y-%m-%d} must be the 1st of a "
+                              "month after data_start")  # fmt: skip
+        if start + pd.DateOffset(months=horizon) > cal.data_end:
+            raise ConfigError(f"{source}: multisite: a site starting {start:%Y-%m-%d} has no data "
+                              f"{horizon} months later (horizon_months)")  # fmt: skip
 
 
 def synth_settings(config: dict) -> str:
