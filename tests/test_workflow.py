@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from gf_eval import synth
 from gf_eval.extracts import EXTRACTS
@@ -84,3 +86,12 @@ def test_snakefmt_check_passes():
         [str(BIN / "snakefmt"), "--check", "Snakefile"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_slurm_profile_gives_every_rule_its_resources():
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    rules = set()
+    for path in (ROOT / "Snakefile", ROOT / "rules" / "multisite.smk"):
+        rules |= set(re.findall(r"^rule (\w+):", path.read_text(), re.M))
+    assert rules - {"all"} == set(profile["set-resources"])
