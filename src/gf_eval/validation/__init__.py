@@ -13,15 +13,19 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_lib
+import pyarrow.parquet as pq
 
 from gf_eval.config import Calendar
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import atomic_path, sha256, write_text
 from gf_eval.validation.identifiers import find_identifiers
 from gf_eval.validation.reading import ExtractError, read_csv_text
-from gf_eval.validation.relations import RELATIONS
+from gf_eval.validation import relations
+from gf_eval.validation.relations import RELATIONS, parent_columns
 from gf_eval.validation.schemas import SCHEMAS
 
 FIRST_ROWS = 5
@@ -107,11 +111,15 @@ def _check(model, raw, parents, calendar, name) -> tuple[pd.DataFrame, list[Fail
     missing = {f.column for f in failures if f.check == "column missing"}
     if calendar is not None:
         failures += _date_range(typed, calendar)
-    for relation in RELATIONS.get(name, []):
-        if missing.intersection(relation.columns):
-            continue
-        ok = relation.rule(typed, parents)
-        failures += _rows_failure(", ".join(relation.columns), relation.check, ~ok, typed, False)
+    try:
+        for relation in RELATIONS.get(name, []):
+            if missing.intersection(relation.columns):
+                continue
+            ok = relation.rule(typed, parents)
+            columns = ", ".join(relation.columns)
+            failures += _rows_failure(columns, relation.check, ~ok, typed, False)
+    finally:
+        relations.forget()
     return typed, sorted(failures, key=lambda f: (f.column, f.check))
 
 
@@ -124,26 +132,37 @@ def _parse_types(schema, raw: pd.DataFrame):
             continue
         text = raw[col]
         dtype = str(column.dtype)
-        if dtype.startswith("datetime64"):
-            shaped = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
-            parsed = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce")
-            parsed = parsed.astype(dtype)
-            rule = "type: date as YYYY-MM-DD"
-            bad = text.notna() & parsed.isna()
-        elif dtype == "Int64":
-            # Plain digits only, short enough to be exact: no 1.0, 1e3, inf or 20-digit values.
-            whole = text.str.fullmatch(r"-?\d{1,15}").fillna(False).astype(bool)
-            parsed = pd.to_numeric(text.where(whole)).astype("Float64").astype("Int64")
-            rule = "type: whole number"
-            bad = text.notna() & ~whole
-        else:
+        if not (dtype.startswith("datetime64") or dtype == "Int64"):
             continue
-        typed[col] = parsed
+        # Dates and numbers repeat a lot: each distinct text is checked and parsed once, and
+        # the results are spread back to the rows by their codes (-1 for a missing cell).
+        codes, distinct = text.factorize()
+        try:
+            parsed, bad_distinct, rule = _parse(pd.Series(distinct, dtype=text.dtype), dtype)
+        except Exception:
+            _parse(text, dtype)  # raise pandas' own error for the column, row positions and all
+            raise
+        typed[col] = pd.Series(parsed.array.take(codes, allow_fill=True), index=text.index)
+        # A trailing False answers code -1: a missing cell is never a type failure.
+        bad = pd.Series(np.append(bad_distinct, False)[codes], index=text.index)
         if bad.any():
             echo = bool(column.metadata and column.metadata.get("echo"))
             failures += _rows_failure(col, rule, bad, raw, echo)
             bad_cells.update((col, i) for i in raw.index[bad])
     return typed, failures, bad_cells
+
+
+def _parse(text: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray, str]:
+    """(parsed values, True where a present text does not parse, the rule's name)."""
+    if dtype.startswith("datetime64"):
+        shaped = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+        parsed = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce")
+        parsed = parsed.astype(dtype)
+        return parsed, (text.notna() & parsed.isna()).to_numpy(), "type: date as YYYY-MM-DD"
+    # Plain digits only, short enough to be exact: no 1.0, 1e3, inf or 20-digit values.
+    whole = text.str.fullmatch(r"-?\d{1,15}").fillna(False).astype(bool)
+    parsed = pd.to_numeric(text.where(whole)).astype("Float64").astype("Int64")
+    return parsed, (text.notna() & ~whole).to_numpy(), "type: whole number"
 
 
 def _rows_failure(column, check, bad: pd.Series, values: pd.DataFrame, echo: bool) -> list[Failure]:
@@ -232,6 +251,19 @@ def to_interim(model, typed: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _read_parent(path: str | Path, columns: list[str] | None) -> pd.DataFrame:
+    """A validated parent table: only the columns the relations read, when they are known and
+    present (the rest are never looked at), else the whole table as before."""
+    if columns is not None and Path(path).is_file():
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, pa_lib.ArrowException):
+            names = []
+        if set(columns) <= set(names):
+            return pd.read_parquet(path, columns=[c for c in names if c in columns])
+    return pd.read_parquet(path)
+
+
 def run(
     name: str,
     raw: str | Path,
@@ -243,7 +275,8 @@ def run(
     """Validate, write the report, and write the parquet only if valid; raise if not."""
     out = Path(out)
     out.unlink(missing_ok=True)  # never leave an earlier run's table looking valid
-    parent_frames = {k: pd.read_parquet(v) for k, v in (parents or {}).items()}
+    needed = parent_columns(name)
+    parent_frames = {k: _read_parent(v, (needed or {}).get(k)) for k, v in (parents or {}).items()}
     typed, report = validate_extract(name, raw, parent_frames, calendar)
     if typed is not None:
         with atomic_path(out) as tmp:

@@ -9,8 +9,8 @@ Messages name the column and the reason, never a value.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
-import numpy as np
 import pandas as pd
 
 # Tokens of a column name (split on non-letters and camelCase) that mark a direct identifier.
@@ -47,7 +47,10 @@ NAME_PHRASES = {
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$", re.IGNORECASE)
 UPN = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 NHS = re.compile(r"^[0-9]{3} ?[0-9]{3} ?[0-9]{4}$")
+# A value matching any of the three matches this (one call instead of three for the others).
+ANY = re.compile(f"(?i:{POSTCODE.pattern})|{NHS.pattern}|{UPN.pattern}")
 CONTENT_SHARE = 0.5  # a column is refused when at least this share of its values match
+SAMPLE = 2000  # judged on the first this many present values
 
 
 def _tokens(column: str) -> list[str]:
@@ -74,20 +77,34 @@ def _nhs_checksum_ok(value: str) -> bool:
 
 
 def identifier_by_content(values: pd.Series) -> str | None:
-    present = values.dropna().astype(str).str.strip()
+    present = _first_present(values, SAMPLE)
     if present.empty:
         return None
-    present = present.to_numpy()
+    # Each distinct value is tested once and counted as often as it occurs (codes repeat a
+    # lot), and the one-pass ANY pattern rules out most values before the three tests run; a
+    # share is then the same count / size as the mean over the sample.
+    sample = Counter(present.astype(str).str.strip().to_numpy())
+    candidates = [(v, n) for v, n in sample.items() if ANY.match(v)]
+    size = sum(sample.values())
     tests = (
         ("postcodes", lambda v: bool(POSTCODE.match(v))),
         ("NHS numbers", lambda v: bool(NHS.match(v)) and _nhs_checksum_ok(v)),
         ("unique pupil numbers (UPNs)", lambda v: bool(UPN.match(v))),
     )
-    sample = present[: min(present.size, 2000)]
     for what, test in tests:
-        if np.mean([test(v) for v in sample]) >= CONTENT_SHARE:
+        if sum(n for v, n in candidates if test(v)) / size >= CONTENT_SHARE:
             return what
     return None
+
+
+def _first_present(values: pd.Series, n: int) -> pd.Series:
+    """values.dropna().iloc[:n], without going through the whole column."""
+    k = n
+    while True:
+        present = values.iloc[:k].dropna()
+        if len(present) >= n or k >= len(values):
+            return present.iloc[:n]
+        k *= 8
 
 
 def find_identifiers(df: pd.DataFrame) -> dict[str, str]:
