@@ -354,3 +354,24 @@ def test_the_command_exits_non_zero_with_the_message(workdir):
     assert "Traceback" not in result.stderr
     assert "walk_in" in (workdir / "m.log").read_text()
     assert not (workdir / "m.parquet").exists()
+
+
+@pytest.mark.parametrize("column, value, check", [
+    ("referral_date", "1000-01-01", "type: date as YYYY-MM-DD"),
+    ("referral_date", "٢٠١٥-٠١-٠١", "type: date as YYYY-MM-DD"),
+    ("age_at_referral", "١٢", "type: whole number"),
+])  # fmt: skip
+def test_dates_beyond_timestamps_and_non_ascii_digits_are_failures_not_crashes(
+    workdir, calendar, column, value, check
+):
+    path = workdir / "cs_referrals.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[4, column] = value
+    frame.to_csv(path, index=False)
+    parents = {"cs_children": pd.read_parquet(workdir / "parent_cs_children.parquet")}
+    typed, report = validation.validate_extract("cs_referrals", path, parents, calendar)
+    assert typed is None
+    hits = [f for f in report["failures"] if f["column"] == column and f["check"] == check]
+    assert hits and hits[0]["rows"] == 1 and hits[0]["first_rows"] == [5]
+    if column.endswith("_date"):  # dates are never echoed; numbers are, by design
+        assert value not in json.dumps(report, ensure_ascii=False)

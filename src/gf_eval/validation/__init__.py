@@ -155,12 +155,15 @@ def _parse_types(schema, raw: pd.DataFrame):
 def _parse(text: pd.Series, dtype: str) -> tuple[pd.Series, np.ndarray, str]:
     """(parsed values, True where a present text does not parse, the rule's name)."""
     if dtype.startswith("datetime64"):
-        shaped = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+        # ASCII digits only ("\d" also matches other scripts' digits, which pandas rejects).
+        shaped = text.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)
         parsed = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce")
-        parsed = parsed.astype(dtype)
+        # A year outside what nanosecond timestamps hold (1677-2262) is a bad date, not a crash.
+        inside = (parsed >= pd.Timestamp.min.ceil("D")) & (parsed <= pd.Timestamp.max.floor("D"))
+        parsed = parsed.where(inside).astype(dtype)
         return parsed, (text.notna() & parsed.isna()).to_numpy(), "type: date as YYYY-MM-DD"
     # Plain digits only, short enough to be exact: no 1.0, 1e3, inf or 20-digit values.
-    whole = text.str.fullmatch(r"-?\d{1,15}").fillna(False).astype(bool)
+    whole = text.str.fullmatch(r"-?[0-9]{1,15}").fillna(False).astype(bool)
     parsed = pd.to_numeric(text.where(whole)).astype("Float64").astype("Int64")
     return parsed, (text.notna() & ~whole).to_numpy(), "type: whole number"
 
