@@ -43,12 +43,7 @@ wildcard_constraints:
     extract="|".join(EXTRACTS),
 
 
-def published(part):
-    """The tables and figures one appendix part writes."""
-    out = appendix.outputs(part)
-    return [f"results/tables/{f}" for f in out["tables"]] + [
-        f"results/figures/{f}" for f in out["figures"]
-    ]
+include: "rules/common.smk"
 
 
 # Everything the report and the audit trail are made from.
@@ -60,10 +55,6 @@ OUTPUTS = [
 ]
 
 
-def parent_tables(wildcards):
-    return {p: f"data/interim/{p}.parquet" for p in EXTRACTS[wildcards.extract].parents}
-
-
 # With config/multisite.yaml the run covers many sites; without it, the single site.
 MULTISITE = multisite_sites(config)
 PANEL = bool(MULTISITE) and not config["multisite"].get("sites")
@@ -71,12 +62,18 @@ MULTISITE_OUTPUTS = [
     f"results/multisite/{name}.csv"
     for name in ("site_estimates", "pooled", *(["truth_check"] if PANEL else []))
 ]
+SITE_TABLES = ("targets", "target_prepost", "target_sensitivity")
+TREATED = [s for s, info in MULTISITE.items() if info["intervention_start"]]
 
 
 rule all:
     input:
         (
             MULTISITE_OUTPUTS
+            + expand(
+                "results/multisite/sites/{site}/targets.csv",
+                site=TREATED,
+            )
             if MULTISITE
             else ["results/provenance.json", "results/MANIFEST.sha256"]
         ),

@@ -62,3 +62,27 @@ rule multisite:
     shell:
         "gf-eval multisite --series data/interim/sites --out {params.out}"
         " --settings {params.settings:q} --log {log}"
+
+
+# Each treated site's own results: its targets table, pre/post and sensitivity analyses, all
+# under disclosure control.
+rule site_targets:
+    input:
+        "data/interim/sites/{site}.parquet",
+    output:
+        expand(
+            "results/multisite/sites/{{site}}/{table}.{ext}",
+            table=SITE_TABLES,
+            ext=("csv", "json"),
+        ),
+    log:
+        "logs/site_targets/{site}.log",
+    conda:
+        "../environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+        out=lambda wc, output: os.path.dirname(output[0]),
+    shell:
+        "gf-eval site-targets {wildcards.site} --series {input} --out {params.out}"
+        " --settings {params.settings:q} --log {log}"

@@ -115,7 +115,7 @@ def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
 def copy_project(dest: Path, scale: float = 0.3) -> Path:
     """A copy of the workflow's files with a small synthetic authority (fast to run)."""
     dest.mkdir(parents=True)
-    for item in ("Snakefile", "config", "profiles", "environment.yml"):
+    for item in ("Snakefile", "rules", "config", "profiles", "environment.yml"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
     config = yaml.safe_load((dest / "config" / "config.yaml").read_text())

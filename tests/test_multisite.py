@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_project, snakemake
+from conftest import copy_project, snakemake
+from gf_eval.appendix.publish import read_published
+from gf_eval.disclosure import check
 from gf_eval import synth
 from gf_eval.analysis import multisite
 from gf_eval.derive.site import multisite_sites, site_series
@@ -92,8 +94,6 @@ def test_site_estimates_hold_both_models_for_every_treated_site_and_target(shock
 @pytest.mark.workflow
 def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_path):
     project = copy_project(tmp_path / "project")
-    (project / "rules").mkdir()
-    (project / "rules" / "multisite.smk").write_text((ROOT / "rules" / "multisite.smk").read_text())
     small = {"multisite": {"horizon_months": 12, "panel": {**PANEL, "n_sites": 5, "treated": 2},
                            "sites": {}}}  # fmt: skip
     (project / "config" / "small.yaml").write_text(yaml.safe_dump(small))
@@ -106,6 +106,14 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
     pooled = pd.read_csv(project / "results" / "multisite" / "pooled.csv")
     assert set(pooled["model"]) == {"single-site", "controlled"} and (pooled["sites"] == 2).all()
     assert (project / "results" / "multisite" / "truth_check.csv").is_file()
+    # each treated site's own targets tables, under disclosure control
+    for site in ("la001", "la002"):
+        for name in ("targets", "target_prepost", "target_sensitivity"):
+            frame, spec, meta = read_published(
+                project / "results" / "multisite" / "sites" / site / f"{name}.csv")
+            assert check(frame, spec) == [] and "synthetic" in meta["source"]
+        assert list(frame["target"].unique()) == ["repeat_marac", "dva_rereferrals", "cin_dva"]
+    assert not (project / "results" / "multisite" / "sites" / "la003").exists()
     # The default run is untouched: it plans the single-site workflow, not the panel.
     plan = snakemake(project, "-n")
     assert "panel_synthesise" not in plan.stdout and "synthesise" in plan.stdout

@@ -187,6 +187,28 @@ def _site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site_targets(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from gf_eval.analysis import targets
+    from gf_eval.analysis.multisite import site_config
+    from gf_eval.appendix import targets_tables
+    from gf_eval.appendix.publish import write_tables
+    from gf_eval.derive.site import multisite_sites
+
+    config = _config(args)
+    start = multisite_sites(config)[args.site]["intervention_start"]
+    if not start:
+        raise ValueError(f"site {args.site} is a comparison site: it has no programme to assess")
+    config = site_config(config, start)
+    fits = targets.run(pd.read_parquet(args.series), config)
+    tables = [targets_tables.targets_table(fits, config), targets_tables.prepost_table(fits, config),
+              targets_tables.sensitivity_table(fits)]  # fmt: skip
+    for path in write_tables(tables, args.out, config):
+        log.info("site %s: wrote %s", args.site, path)
+    return 0
+
+
 def _multisite(args: argparse.Namespace) -> int:
     from gf_eval.analysis import multisite
     from gf_eval.derive.site import multisite_sites
@@ -282,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True, help="the site's validation report (JSON)")
     _config_options(p)
     p.set_defaults(func=_site)
+
+    p = sub.add_parser("site-targets", help="one treated site's own targets tables")
+    p.add_argument("site", help="a treated site's name in the config's multisite section")
+    p.add_argument("--series", required=True, help="the site's monthly series parquet")
+    p.add_argument("--out", required=True, help="folder for the site's published tables")
+    _config_options(p)
+    p.set_defaults(func=_site_targets)
 
     p = sub.add_parser("multisite", help="single-site, controlled and pooled models of all sites")
     p.add_argument("--series", default="data/interim/sites", help="folder of <site>.parquet")
