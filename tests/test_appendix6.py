@@ -14,6 +14,7 @@ import pytest
 
 from gf_eval import codes
 from gf_eval.appendix import social_care_tables as a6
+from gf_eval.appendix.build import financial_year
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar, load_config
 from gf_eval.derive import social_care
@@ -185,7 +186,7 @@ def test_hand_rereferral_flags_follow_the_12_month_rule():
 
 
 def test_financial_year_labels():
-    got = a6._fy(dates(["2013-03-31", "2013-04-01", "2017-03-31", "2000-01-15", None]))
+    got = financial_year(dates(["2013-03-31", "2013-04-01", "2017-03-31", "2000-01-15", None]))
     assert list(got[:4]) == ["2012-13", "2013-14", "2016-17", "1999-00"]
     assert pd.isna(got.iloc[4])
     assert a6._fy_order(CAL.data_start, CAL.data_end) == ["2012-13", "2013-14", "2014-15",

@@ -15,6 +15,23 @@ from gf_eval.disclosure import TableSpec
 TOTAL = "Total"
 
 
+def financial_year(dates: pd.Series) -> pd.Series:
+    """'2015-16' for dates from April 2015 to March 2016; NA where there is no date."""
+    dates = pd.to_datetime(dates)
+    year = dates.dt.year - (dates.dt.month < 4)
+    out = pd.Series(pd.NA, index=dates.index, dtype=object)
+    ok = dates.notna()
+    out[ok] = [f"{int(y)}-{(int(y) + 1) % 100:02d}" for y in year[ok]]
+    return out
+
+
+def financial_quarter(dates: pd.Series) -> pd.Series:
+    """'2015-16 Q1' for April to June 2015, ..., '2015-16 Q4' for January to March 2016."""
+    dates = pd.to_datetime(dates)
+    q = ((dates.dt.month - 4) % 12 // 3 + 1).astype("Int64").astype(str)
+    return (financial_year(dates) + " Q" + q).where(dates.notna())
+
+
 def _labels(values: pd.Series, order: Sequence | None, missing: str | None) -> tuple[pd.Series, list]:
     values = values.astype(object)
     if missing is not None:

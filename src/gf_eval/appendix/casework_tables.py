@@ -16,8 +16,7 @@ import pandas as pd
 
 from gf_eval import codes
 from gf_eval.analysis import casework as cw
-from gf_eval.appendix.build import TOTAL, counts_by
-from gf_eval.appendix.marac_tables import financial_quarter
+from gf_eval.appendix.build import TOTAL, counts_by, financial_quarter
 from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.appendix.linked import WITHHELD_NOTE, protect_linked, spec_constraints

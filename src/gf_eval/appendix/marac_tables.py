@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gf_eval import codes
-from gf_eval.appendix.build import TOTAL, counts_by, rate_by
+from gf_eval.appendix.build import TOTAL, counts_by, financial_quarter, financial_year, rate_by
 from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
@@ -47,25 +47,6 @@ ASSOCIATION = ("Pre and post windows are compared descriptively: differences are
 
 def _day(d: pd.Timestamp) -> str:
     return f"{d.day} {d:%B %Y}"
-
-
-def _fy_start(dates: pd.Series) -> pd.Series:
-    return dates.dt.year - (dates.dt.month < 4).astype(int)
-
-
-def _fy_label(year: int) -> str:
-    return f"{year}-{(year + 1) % 100:02d}"
-
-
-def financial_year(dates: pd.Series) -> pd.Series:
-    """'2015-16' for dates from April 2015 to March 2016."""
-    return _fy_start(dates).map(_fy_label)
-
-
-def financial_quarter(dates: pd.Series) -> pd.Series:
-    """'2015-16 Q1' for April to June 2015, ..., '2015-16 Q4' for January to March 2016."""
-    q = (dates.dt.month - 4) % 12 // 3 + 1
-    return financial_year(dates) + " Q" + q.astype(str)
 
 
 def _one(date: pd.Timestamp, quarter: bool = False) -> str:

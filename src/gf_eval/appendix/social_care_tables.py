@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gf_eval import codes
-from gf_eval.appendix.build import TOTAL, counts_by
+from gf_eval.appendix.build import TOTAL, counts_by, financial_year
 from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
@@ -71,19 +71,9 @@ DVA_NOTE = ("DVA is a factor when an authorised assessment of the episode record
 # --- small helpers --------------------------------------------------------------------------
 
 
-def _fy(dates: pd.Series) -> pd.Series:
-    """Financial-year labels ("2013-14" = April 2013 to March 2014); NA where no date."""
-    dates = pd.to_datetime(dates)
-    year = dates.dt.year - (dates.dt.month < 4)
-    out = pd.Series(pd.NA, index=dates.index, dtype=object)
-    ok = dates.notna()
-    out[ok] = [f"{int(y)}-{(int(y) + 1) % 100:02d}" for y in year[ok]]
-    return out
-
-
 def _fy_order(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
     """Financial years from the one holding `first` to the one holding `last`."""
-    ends = _fy(pd.Series([first, last]))
+    ends = financial_year(pd.Series([first, last]))
     y0, y1 = (int(s[:4]) for s in ends)
     return [f"{y}-{(y + 1) % 100:02d}" for y in range(y0, y1 + 1)]
 
@@ -124,7 +114,7 @@ def _calendar_notes(cal: Calendar) -> tuple[str, ...]:
 def _series_by_fy(series: pd.DataFrame, cols: list[str], years: list[str]) -> pd.DataFrame:
     """Monthly counts summed by financial year; NA for a year with any NA month (unknown)."""
     when = pd.PeriodIndex(series["month"], freq="M").to_timestamp()
-    fy = _fy(pd.Series(when, index=series.index))
+    fy = financial_year(pd.Series(when, index=series.index))
     counts = series[cols].astype("Int64")
     sums = counts.groupby(fy).sum(min_count=1)
     unknown = counts.isna().groupby(fy).any()
@@ -188,7 +178,7 @@ def _factor_prevalence(derived: dict, config: dict) -> Table:
     cal, known = _context(config)
     years = _fy_order(known, cal.data_end)
     eps = _between(derived["episodes"], "referral_date", known, cal.data_end)
-    fy = _fy(eps["referral_date"])
+    fy = financial_year(eps["referral_date"])
     status = eps["dva_status"].astype(object)
     is_known = status.isin(["dva", "not_dva"])
 
@@ -362,7 +352,7 @@ def _cp_plans_by_year(derived: dict, typed: dict, config: dict) -> Table:
     dva_years = _fy_order(known, cal.data_end)
     plans = _between(_plans_with_status(derived, typed), "start_date", cal.data_start,
                      cal.data_end)  # fmt: skip
-    plans["financial_year"] = _fy(plans["start_date"])
+    plans["financial_year"] = financial_year(plans["start_date"])
     names = dict(codes.CP_CATEGORIES)
     frame, spec = counts_by(plans, "financial_year", "category", row_order=years,
                             col_order=list(codes.CP_CATEGORIES), share=False)  # fmt: skip
@@ -409,7 +399,7 @@ def _looked_after(derived: dict, typed: dict, config: dict) -> Table:
     dva_years = _fy_order(known, cal.data_end)
     la = _between(typed["cs_looked_after"], "became_looked_after", cal.data_start, cal.data_end)
     la = la.reset_index(drop=True)
-    la["financial_year"] = _fy(la["became_looked_after"])
+    la["financial_year"] = financial_year(la["became_looked_after"])
 
     # Episodes of the child open on the day it became looked after; the most telling status
     # wins (DVA, then the two unknowns, then not DVA).
