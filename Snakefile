@@ -8,6 +8,8 @@ from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.analysis import MODEL_FILES
 from gf_eval import appendix
+from gf_eval.appendix import multisite_figures
+from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
 from gf_eval.files import tree_sha256
 import json
 import os
@@ -64,19 +66,30 @@ MULTISITE_OUTPUTS = [
 ]
 SITE_TABLES = ("targets", "target_prepost", "target_sensitivity")
 TREATED = [s for s, info in MULTISITE.items() if info["intervention_start"]]
+# Each treated site's own tables and figures, and the forest plots across sites.
+SITE_FILES = [
+    *[f"{t}.{ext}" for t in SITE_TABLES for ext in ("csv", "json")],
+    *[f"{f}.{ext}" for f in TARGET_FIGURES for ext in ("png", "svg", "json")],
+]
+FOREST_FILES = expand(
+    "results/multisite/figures/{figure}.{ext}",
+    figure=multisite_figures.FIGURES,
+    ext=("png", "svg", "json"),
+)
+# What the provenance record and the manifest are written after.
+FINAL = (
+    MULTISITE_OUTPUTS
+    + FOREST_FILES
+    + expand("results/multisite/sites/{site}/{file}", site=TREATED, file=SITE_FILES)
+    if MULTISITE
+    else OUTPUTS + ["results/report.html"]
+)
 
 
 rule all:
     input:
-        (
-            MULTISITE_OUTPUTS
-            + expand(
-                "results/multisite/sites/{site}/targets.csv",
-                site=TREATED,
-            )
-            if MULTISITE
-            else ["results/provenance.json", "results/MANIFEST.sha256"]
-        ),
+        "results/provenance.json",
+        "results/MANIFEST.sha256",
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
@@ -260,8 +273,7 @@ rule report:
 # Last: the provenance record and the manifest of every output, report included.
 rule provenance:
     input:
-        OUTPUTS,
-        "results/report.html",
+        FINAL,
     output:
         provenance="results/provenance.json",
         manifest="results/MANIFEST.sha256",

@@ -64,17 +64,32 @@ rule multisite:
         " --settings {params.settings:q} --log {log}"
 
 
-# Each treated site's own results: its targets table, pre/post and sensitivity analyses, all
-# under disclosure control.
+rule multisite_figures:
+    input:
+        MULTISITE_OUTPUTS,
+    output:
+        FOREST_FILES,
+    log:
+        "logs/multisite_figures.log",
+    conda:
+        "../environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+        models=lambda wc, input: os.path.dirname(input[0]),
+        out=lambda wc, output: os.path.dirname(output[0]),
+    shell:
+        "gf-eval multisite-figures --models {params.models} --out {params.out}"
+        " --settings {params.settings:q} --log {log}"
+
+
+# Each treated site's own results: its targets table, pre/post and sensitivity analyses and a
+# figure per target, all under disclosure control.
 rule site_targets:
     input:
         "data/interim/sites/{site}.parquet",
     output:
-        expand(
-            "results/multisite/sites/{{site}}/{table}.{ext}",
-            table=SITE_TABLES,
-            ext=("csv", "json"),
-        ),
+        expand("results/multisite/sites/{{site}}/{file}", file=SITE_FILES),
     log:
         "logs/site_targets/{site}.log",
     conda:

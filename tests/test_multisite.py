@@ -4,6 +4,10 @@ hits every site is absorbed by the controlled model but not by the single-site o
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -113,7 +117,80 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
                 project / "results" / "multisite" / "sites" / site / f"{name}.csv")
             assert check(frame, spec) == [] and "synthetic" in meta["source"]
         assert list(frame["target"].unique()) == ["repeat_marac", "dva_rereferrals", "cin_dva"]
+        # and a figure per target that names the site and draws no Doncaster funding line
+        for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
+            for ext in ("png", "svg"):
+                assert (project / "results" / "multisite" / "sites" / site
+                        / f"target_{target}.{ext}").stat().st_size > 10_000  # fmt: skip
+            meta = json.loads((project / "results" / "multisite" / "sites" / site
+                               / f"target_{target}.json").read_text())  # fmt: skip
+            assert f"the programme at {site}" in meta["caption"]
+            assert "funding" not in meta["caption"] and "synthetic" in meta["source"]
     assert not (project / "results" / "multisite" / "sites" / "la003").exists()
+    for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
+        assert (project / "results" / "multisite" / "figures" / f"forest_{target}.png").is_file()
+    _check_multisite_audit_trail(project, ["la001", "la002", "la003", "la004", "la005"])
     # The default run is untouched: it plans the single-site workflow, not the panel.
     plan = snakemake(project, "-n")
     assert "panel_synthesise" not in plan.stdout and "synthesise" in plan.stdout
+
+
+def _audit(project, *configs):
+    options = [arg for c in configs for arg in ("--config", str(project / c))]
+    return subprocess.run([sys.executable, "-m", "gf_eval", "audit", "--root", str(project),
+                           *options], capture_output=True, text=True)  # fmt: skip
+
+
+def _check_multisite_audit_trail(project, sites):
+    """provenance.json records every site's inputs and seed, the manifest checks with
+    sha256sum, and the audit compares against both config files of the run."""
+    prov = json.loads((project / "results" / "provenance.json").read_text())
+    expected = {f"data/raw/panel/{s}/{name}" for s in sites
+                for name in ("marac_cases.csv", "cs_referrals.csv", "truth.json")}  # fmt: skip
+    assert expected <= set(prov["inputs"])
+    for rel, digest in prov["inputs"].items():
+        assert hashlib.sha256((project / rel).read_bytes()).hexdigest() == digest
+    truth = json.loads((project / "data" / "raw" / "panel" / "la002" / "truth.json").read_text())
+    assert prov["sites"]["la002"]["seed"] == truth["seed"]
+    assert prov["sites"]["la002"]["intervention_start"] == "2015-11-01"
+    assert prov["sites"]["la004"]["intervention_start"] is None
+    check = subprocess.run(["sha256sum", "--quiet", "-c", "results/MANIFEST.sha256"],
+                           cwd=project, capture_output=True, text=True)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    manifest = (project / "results" / "MANIFEST.sha256").read_text()
+    assert "results/multisite/pooled.csv" in manifest
+    assert "results/multisite/sites/la001/target_cin_dva.png" in manifest
+    both = _audit(project, "config/config.yaml", "config/small.yaml")
+    assert both.returncode == 0, both.stderr
+    alone = _audit(project, "config/config.yaml")  # the panel's config left out
+    assert alone.returncode == 1 and "config differs from the run's in: multisite" in alone.stderr
+    raw = project / "data" / "raw" / "panel" / "la003" / "cs_referrals.csv"
+    raw.write_text(raw.read_text() + "\n")
+    changed = _audit(project, "config/config.yaml", "config/small.yaml")
+    assert changed.returncode == 1
+    assert "raw input changed since the run: data/raw/panel/la003/cs_referrals.csv" in changed.stderr
+
+
+def test_forest_plot_draws_each_given_estimate_where_it_belongs(config):
+    from matplotlib.container import ErrorbarContainer
+
+    from gf_eval.appendix.multisite_figures import forest
+
+    config = {**config, "multisite": {"horizon_months": 12}}
+    rows = [("s1", "single-site", -0.2, -0.4, 0.1), ("s1", "controlled", -0.3, -0.5, -0.05),
+            ("s2", "single-site", 0.5, 0.1, 1.0), ("s2", "controlled", np.nan, np.nan, np.nan)]
+    estimates = pd.DataFrame(rows, columns=["site", "model", "relative_change", "ci_low", "ci_high"])
+    estimates["target"] = "cin_dva"
+    pooled = pd.DataFrame([{"target": "cin_dva", "model": "single-site", "relative_change": 0.1,
+                            "ci_low": -0.5, "ci_high": 1.2, "pi_low": -0.8, "pi_high": 3.0}])
+    ax = forest(estimates, pooled, "cin_dva", config).figure.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["pooled (random effects)", "s2", "s1"]
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+    single = bars["single-site ITS"].lines[0]
+    assert np.allclose(single.get_xdata(), [0.8, 1.5]) and np.allclose(single.get_ydata(), [2.15, 1.15])
+    controlled = bars["controlled ITS"].lines[0]  # s2's controlled model was not estimable
+    assert np.allclose(controlled.get_xdata(), [0.7]) and np.allclose(controlled.get_ydata(), [1.85])
+    diamond = ax.patches[0].get_xy()[:, 0]
+    assert np.allclose(sorted(set(np.round(diamond, 9))), [0.5, 1.1, 2.2])
+    low, high = ax.get_xlim()
+    assert low < 0.2 and high > 4.0  # the prediction interval is inside the axis

@@ -193,7 +193,7 @@ def _site_targets(args: argparse.Namespace) -> int:
     from gf_eval.analysis import targets
     from gf_eval.analysis.multisite import site_config
     from gf_eval.appendix import targets_tables
-    from gf_eval.appendix.publish import write_tables
+    from gf_eval.appendix.publish import source_note, write_figure, write_tables
     from gf_eval.derive.site import multisite_sites
 
     config = _config(args)
@@ -201,10 +201,14 @@ def _site_targets(args: argparse.Namespace) -> int:
     if not start:
         raise ValueError(f"site {args.site} is a comparison site: it has no programme to assess")
     config = site_config(config, start)
-    fits = targets.run(pd.read_parquet(args.series), config)
+    series = pd.read_parquet(args.series)
+    fits = targets.run(series, config)
     tables = [targets_tables.targets_table(fits, config), targets_tables.prepost_table(fits, config),
               targets_tables.sensitivity_table(fits)]  # fmt: skip
-    for path in write_tables(tables, args.out, config):
+    paths = write_tables(tables, args.out, config)
+    for figure in targets_tables.figures(series, fits, config, site=args.site):
+        paths += write_figure(figure, args.out, source_note(config))
+    for path in paths:
         log.info("site %s: wrote %s", args.site, path)
     return 0
 
@@ -219,6 +223,21 @@ def _multisite(args: argparse.Namespace) -> int:
     synthetic = all(info["settings"] is not None for info in sites.values())
     for path in multisite.write(args.series, starts, args.out, config, synthetic):
         log.info("wrote %s", path)
+    return 0
+
+
+def _multisite_figures(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from gf_eval.appendix import multisite_figures
+    from gf_eval.appendix.publish import source_note, write_figure
+
+    config = _config(args)
+    estimates = pd.read_csv(Path(args.models) / "site_estimates.csv")
+    pooled = pd.read_csv(Path(args.models) / "pooled.csv")
+    for figure in multisite_figures.figures(estimates, pooled, config):
+        for path in write_figure(figure, args.out, source_note(config)):
+            log.info("wrote %s", path)
     return 0
 
 
@@ -293,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="re-verify a results folder against its manifest, the raw "
                        "inputs, the config and the code")  # fmt: skip
     p.add_argument("--root", default=".", help="the project folder holding results/")
-    p.add_argument("--config", help="config to compare with (default: <root>/config/config.yaml)")
+    p.add_argument("--config", action="append",
+                   help="config to compare with (default: <root>/config/config.yaml); give it "
+                   "again for each --configfile of the run, e.g. config/multisite.yaml")
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_audit)
 
@@ -317,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/multisite", help="output folder")
     _config_options(p)
     p.set_defaults(func=_multisite)
+
+    p = sub.add_parser("multisite-figures", help="forest plots of the site and pooled estimates")
+    p.add_argument("--models", default="results/multisite",
+                   help="folder of site_estimates.csv and pooled.csv")
+    p.add_argument("--out", default="results/multisite/figures", help="output folder")
+    _config_options(p)
+    p.set_defaults(func=_multisite_figures)
 
     p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
     p.add_argument("data", help="a CSV with one row per period (and per series with --group)")

@@ -200,8 +200,12 @@ def tables(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) 
             sensitivity_table(models), placebo_table(models), pending_table(series, config)]  # fmt: skip
 
 
-def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) -> list[Figure]:
+def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict,
+            site: str | None = None) -> list[Figure]:  # fmt: skip
+    """One figure per target. With `site` (a multi-site run), the titles name the site and
+    the end of Growing Futures' funding, which is Doncaster's alone, is not drawn."""
     cal = Calendar.from_config(config)
+    programme = f"the programme at {site}" if site else "Growing Futures"
     threshold = config["disclosure"]["threshold"]
     phase_in = config["analysis"]["sensitivity"]["phase_in_months"]
     pred = models["predictions"]
@@ -236,9 +240,10 @@ def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict)
         ax.axvline(cal.intervention_start, color="0.2", lw=1)
         ax.axvspan(cal.intervention_start, cal.intervention_start + pd.DateOffset(months=phase_in),
                    color="0.85", zorder=0, label=f"start and {phase_in}-month phase-in")  # fmt: skip
-        ax.axvline(cal.funding_end, color="0.5", lw=1, ls=":", label="funding ends")
-        ax.set_title(f"{description}\nmonthly rate and the primary interrupted time series",
-                     loc="left")
+        if not site:
+            ax.axvline(cal.funding_end, color="0.5", lw=1, ls=":", label="funding ends")
+        ax.set_title(f"{site + ': ' if site else ''}{description}\n"
+                     "monthly rate and the primary interrupted time series", loc="left")
         ax.set_xlabel("month of referral")
         ax.set_ylabel(RATE_UNITS[target])
         ax.set_ylim(bottom=0)
@@ -251,8 +256,8 @@ def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict)
                 f"{threshold} events are not drawn (disclosure control). Blue: the primary "
                 "model's fitted segmented trend. Red dashed: the counterfactual, the pre-period "
                 "trend and season continued, with its 95% band. The vertical line marks the "
-                "start of Growing Futures, the grey band the phase-in, the dotted line the end "
-                "of funding."
+                f"start of {programme}, the grey band the phase-in"
+                + ("." if site else ", the dotted line the end of funding.")
             ),
             figure=fig,
         ))  # fmt: skip
