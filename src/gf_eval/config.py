@@ -74,6 +74,27 @@ def load_config(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None
     return config
 
 
+def load_configs(paths: list[str | Path]) -> dict:
+    """Several YAML configs merged in order, as `snakemake --configfile` merges them onto
+    the Snakefile's own: a later file's mappings update the earlier ones' key by key."""
+    config: dict = {}
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        with path.open(encoding="utf-8") as fh:
+            _merge(config, yaml.safe_load(fh) or {})
+    validate_config(config, source=" + ".join(map(str, paths)))
+    return config
+
+
+def _merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
 def validate_config(config: dict, source: str = "config") -> None:
     """Check `config` against the JSON Schema and the calendar rules; raise ConfigError."""
     with CONFIG_SCHEMA.open(encoding="utf-8") as fh:

@@ -15,7 +15,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from gf_eval.config import SYNTHETIC, extract_dir, load_config
+from gf_eval.config import SYNTHETIC, extract_dir, load_configs
+from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
 
@@ -35,7 +36,16 @@ def config_sha256(config: dict) -> str:
 
 
 def raw_inputs(config: dict) -> list[str]:
-    """The raw files the run read, relative to the project root."""
+    """The raw files the run read, relative to the project root: every site's series
+    extracts in a multi-site run, else every extract of the single site."""
+    sites = multisite_sites(config)
+    if sites:
+        files = []
+        for info in sites.values():
+            files += [f"{info['extracts']}/{EXTRACTS[e].filename}" for e in SERIES_EXTRACTS]
+            if info["settings"] is not None:  # a synthetic panel site
+                files.append(f"{info['extracts']}/truth.json")
+        return files
     folder = extract_dir(config)
     files = [f"{folder}/{e.filename}" for e in EXTRACTS.values()]
     if config["extracts"] == SYNTHETIC:
@@ -90,7 +100,15 @@ def provenance(root: str | Path, config: dict) -> dict:
         "seeds": {"seed": config["seed"], "used_by": "the synthetic generator (one stream per "
                   "extract family, spawned from the seed) and the casework bootstrap"},
         "code": code_checksums(root),
+        **({"sites": _sites(config)} if multisite_sites(config) else {}),
     }
+
+
+def _sites(config: dict) -> dict[str, dict]:
+    """A multi-site run's sites: folder, start and, for a synthetic panel, the site's seed."""
+    return {site: {"extracts": info["extracts"], "intervention_start": info["intervention_start"],
+                   **({"seed": info["settings"]["seed"]} if info["settings"] else {})}
+            for site, info in multisite_sites(config).items()}  # fmt: skip
 
 
 def manifest_lines(root: Path, skip: tuple[str, ...] = (MANIFEST,)) -> list[str]:
@@ -114,9 +132,10 @@ def write(root: str | Path, config: dict) -> list[Path]:
     return [root / PROVENANCE, root / MANIFEST]
 
 
-def audit(root: str | Path, config_path: str | Path | None = None) -> list[str]:
+def audit(root: str | Path, config_paths: list[str | Path] | None = None) -> list[str]:
     """Differences between a results folder and its manifest, the current raw inputs, config
-    and code; an empty list means everything still matches."""
+    and code; an empty list means everything still matches. `config_paths` are merged in
+    order, as Snakemake merges its config files (default: <root>/config/config.yaml)."""
     root = Path(root)
     problems: list[str] = []
     manifest, prov_path = root / MANIFEST, root / PROVENANCE
@@ -141,7 +160,7 @@ def audit(root: str | Path, config_path: str | Path | None = None) -> list[str]:
             problems.append(f"raw input missing: {rel}")
         elif sha256(path) != digest:
             problems.append(f"raw input changed since the run: {rel}")
-    config = load_config(config_path or root / "config" / "config.yaml")
+    config = load_configs(config_paths or [root / "config" / "config.yaml"])
     if config_sha256(config) != prov["config_sha256"]:
         keys = sorted(k for k in set(config) | set(prov["config"])
                       if config.get(k) != prov["config"].get(k))  # fmt: skip
