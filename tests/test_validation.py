@@ -133,6 +133,13 @@ def test_empty_file(workdir):
     assert "empty" in message
 
 
+@pytest.mark.parametrize("content", [b"\xef\xbb\xbf", b"\xef\xbb\xbf \r\n\n"])
+def test_a_byte_order_mark_alone_is_an_empty_file(workdir, content):
+    (workdir / "survey.csv").write_bytes(content)
+    message, _ = fails(workdir, "survey")
+    assert "file is empty" in message
+
+
 def test_header_only(workdir):
     path = workdir / "survey.csv"
     path.write_text(path.read_text().splitlines()[0] + "\n")
@@ -208,6 +215,18 @@ def test_missing_column(workdir):
     message, report = fails(workdir, "marac_cases")
     assert "column dash_score: column missing" in message
     assert report["failure_counts"] == {"dash_score": {"column missing": 0}}
+
+
+@pytest.mark.parametrize("name", ["cs_assessments", "cs_cp_plans"])
+def test_a_missing_join_key_is_reported_and_its_date_rules_skipped(workdir, name):
+    # The rules comparing dates with the parent referral join on referral_id.
+    path = workdir / f"{name}.csv"
+    rows = read_rows(path)
+    j = rows[0].index("referral_id")
+    write_rows(path, [r[:j] + r[j + 1 :] for r in rows])
+    message, report = fails(workdir, name)
+    assert "column referral_id: column missing" in message
+    assert list(report["failure_counts"]) == ["referral_id"]
 
 
 def test_unexpected_column(workdir):

@@ -113,7 +113,7 @@ def _check(model, raw, parents, calendar, name) -> tuple[pd.DataFrame, list[Fail
         failures += _date_range(typed, calendar)
     try:
         for relation in RELATIONS.get(name, []):
-            if missing.intersection(relation.columns):
+            if missing.intersection(relation.needs):  # already reported as a missing column
                 continue
             ok = relation.rule(typed, parents)
             columns = ", ".join(relation.columns)

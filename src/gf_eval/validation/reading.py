@@ -35,7 +35,8 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise ExtractError(f"{path}: file not found")
     raw = path.read_bytes()
-    if BLANK.match(raw):  # `not raw.strip()`, without copying the file
+    # `not raw.strip()` without copying the file, a UTF-8 byte order mark alone included
+    if BLANK.match(raw, len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0):
         raise ExtractError(f"{path}: file is empty (expected a header row and data rows)")
     try:
         text = raw.decode("utf-8-sig")

@@ -22,6 +22,12 @@ class Relation:
     rule: Callable[[pd.DataFrame, dict[str, pd.DataFrame]], pd.Series]
     # The (parent, column) pairs the rule reads; empty means it may read any parent column.
     reads: tuple[tuple[str, str], ...] = ()
+    join: tuple[str, ...] = ()  # other child columns the rule reads: the key it joins on
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every child column the rule reads: without one of them it cannot run."""
+        return self.columns + self.join
 
 
 def parent_columns(name: str) -> dict[str, list[str]] | None:
@@ -104,7 +110,7 @@ def not_before_parent(column: str, parent: str, key: str, parent_column: str) ->
         return df[column].isna() | other.isna() | (df[column] >= other)
 
     reads = ((parent, key), (parent, parent_column))
-    return Relation((column,), f"{parent}.{parent_column} <= {column}", rule, reads)
+    return Relation((column,), f"{parent}.{parent_column} <= {column}", rule, reads, (key,))
 
 
 def not_after_parent(column: str, parent: str, key: str, parent_column: str) -> Relation:
@@ -113,7 +119,7 @@ def not_after_parent(column: str, parent: str, key: str, parent_column: str) -> 
         return df[column].isna() | other.isna() | (df[column] <= other)
 
     reads = ((parent, key), (parent, parent_column))
-    return Relation((column,), f"{column} <= {parent}.{parent_column}", rule, reads)
+    return Relation((column,), f"{column} <= {parent}.{parent_column}", rule, reads, (key,))
 
 
 def _authorised(df: pd.DataFrame, parents: dict[str, pd.DataFrame]) -> pd.Series:
