@@ -22,7 +22,8 @@ def _normalise(spec: str) -> tuple[str, str]:
 
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    declared = project["dependencies"] + [d for extra in extras.values() for d in extra]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda = [d for d in env if isinstance(d, str) and not d.startswith(("python", "pip"))]
     assert sorted(map(_normalise, conda)) == sorted(map(_normalise, declared))
