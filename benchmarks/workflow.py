@@ -8,24 +8,29 @@ national synthetic panel (`snakemake --configfile config/multisite.yaml`) with N
 them treated (fewer when N is small). For each case it records the wall time of a run from
 nothing, the peak memory of the largest single process (GNU time's maximum resident set
 size over snakemake and every job it starts; with --cores 2 at most two jobs run at once),
-and the wall time of a no-op rerun. Prints a Markdown table for the README.
+the peak memory of all of them at once (their resident memory summed from /proc every 0.2 s,
+so Linux only), and the wall time of a no-op rerun. Prints a Markdown table for the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS = ("Snakefile", "config", "rules", "profiles", "environment.yml")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def copy_project(dest: Path, sites: int) -> list[str]:
@@ -41,17 +46,52 @@ def copy_project(dest: Path, sites: int) -> list[str]:
     return ["--configfile", "config/bench.yaml"]
 
 
-def timed(project: Path, args: list[str], cores: int) -> tuple[float, float, str]:
-    """(seconds, peak MiB of the largest process, output) of one snakemake run."""
+def tree_rss_mib(root: int) -> float:
+    """Resident memory of process `root` and all its descendants now, from /proc (Linux)."""
+    children = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # the process has just ended
+            continue
+        children[ppid].append(int(stat.parent.name))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError):
+            pass
+        stack += children[pid]
+    return total / 2**20
+
+
+def timed(project: Path, args: list[str], cores: int) -> tuple[float, float, float, str]:
+    """(seconds, peak MiB of the largest process, peak MiB of all processes at once, output)
+    of one snakemake run. The total is sampled every 0.2 s."""
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "snakemake", "--cores", str(cores),
            "--quiet", *args]  # fmt: skip
     start = time.perf_counter()
-    run = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    peak_total, done = 0.0, threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_total
+        while not done.wait(0.2):
+            peak_total = max(peak_total, tree_rss_mib(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
     seconds = time.perf_counter() - start
-    if run.returncode != 0:
-        raise SystemExit(f"snakemake failed in {project}:\n{run.stderr[-3000:]}")
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr)
-    return seconds, int(rss[1]) / 1024 if rss else float("nan"), run.stdout + run.stderr
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"snakemake failed in {project}:\n{stderr[-3000:]}")
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    largest = int(rss[1]) / 1024 if rss else float("nan")
+    return seconds, largest, peak_total, stdout + stderr
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,19 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gf-eval-bench-"))
     rows = ["| sites | jobs | run from nothing (s) | per site (s) | peak memory, largest "
-            "process (MiB) | no-op rerun (s) |", "| --- | --- | --- | --- | --- | --- |"]
+            "process (MiB) | peak memory, all processes (MiB) | no-op rerun (s) |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for n in args.sites:
         project = base / f"sites-{n}"
         if project.exists():
             shutil.rmtree(project)
         extra = copy_project(project, n)
-        seconds, peak, out = timed(project, extra, args.cores)
-        rerun, _, _ = timed(project, extra, args.cores)
+        seconds, peak, total, out = timed(project, extra, args.cores)
+        rerun, _, _, _ = timed(project, extra, args.cores)
         dry = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", *extra],
                              cwd=project, capture_output=True, text=True)  # fmt: skip
         jobs = re.search(r"^total\s+(\d+)", dry.stdout, re.M)
         rows.append(f"| {n} | {jobs[1] if jobs else '?'} | {seconds:.0f} | {seconds / n:.1f} | "
-                    f"{peak:.0f} | {rerun:.1f} |")
+                    f"{peak:.0f} | {total:.0f} | {rerun:.1f} |")
         print(rows[-1], flush=True)
         if not args.keep:
             shutil.rmtree(project)
