@@ -19,16 +19,24 @@ INPUTS = ("marac_cases", "cs_children", "cs_referrals", "cs_assessments", "cs_fa
           "cs_cp_plans", "cs_looked_after", "casework")  # fmt: skip
 
 
-def derive(tables: dict[str, pd.DataFrame], config: dict) -> dict[str, pd.DataFrame]:
-    """Every derived table from the typed extracts (keyed by extract name)."""
-    from gf_eval.derive.status import cohort
-
+def series_tables(tables: dict[str, pd.DataFrame], config: dict):
+    """(MARAC cases, episodes, monthly series) from the typed extracts: what the targets need,
+    for the single site and for each site of a multi-site run alike."""
     cal = Calendar.from_config(config)
     marac = marac_cases(tables["marac_cases"])
     eps = episodes(tables["cs_referrals"], tables["cs_children"], tables["cs_assessments"],
                    tables["cs_factors"])  # fmt: skip
     series = monthly_series(cal, marac, eps, tables["cs_cp_plans"], tables["cs_looked_after"],
                             config["analysis"]["max_pending_share"])  # fmt: skip
+    return marac, eps, series
+
+
+def derive(tables: dict[str, pd.DataFrame], config: dict) -> dict[str, pd.DataFrame]:
+    """Every derived table from the typed extracts (keyed by extract name)."""
+    from gf_eval.derive.status import cohort
+
+    cal = Calendar.from_config(config)
+    marac, eps, series = series_tables(tables, config)
     status = cohort(tables["casework"], tables["cs_children"], eps, tables["cs_cp_plans"],
                     tables["cs_looked_after"], cal)  # fmt: skip
     out = {"marac_cases": marac, "episodes": eps, "monthly_series": series,

@@ -11,9 +11,7 @@ import pandas as pd
 
 from gf_eval import validation
 from gf_eval.config import PANEL_DIR, Calendar
-from gf_eval.derive.marac import marac_cases
-from gf_eval.derive.series import monthly_series
-from gf_eval.derive.social_care import episodes
+from gf_eval.derive import series_tables
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import atomic_path, write_text
 from gf_eval.synth.panel import panel_sites
@@ -37,14 +35,9 @@ def multisite_sites(config: dict) -> dict[str, dict]:
             for name, info in panel_sites(config).items()}  # fmt: skip
 
 
-
 def series_from_tables(tables: dict[str, pd.DataFrame], config: dict) -> pd.DataFrame:
     """The monthly series of docs/derived_data.md from a site's typed tables."""
-    cal = Calendar.from_config(config)
-    eps = episodes(tables["cs_referrals"], tables["cs_children"], tables["cs_assessments"],
-                   tables["cs_factors"])  # fmt: skip
-    return monthly_series(cal, marac_cases(tables["marac_cases"]), eps, tables["cs_cp_plans"],
-                          tables["cs_looked_after"], config["analysis"]["max_pending_share"])  # fmt: skip
+    return series_tables(tables, config)[2]
 
 
 def site_series(raw: str | Path, out: str | Path, report: str | Path, config: dict) -> Path:
