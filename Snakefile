@@ -80,6 +80,7 @@ FOREST_FILES = expand(
 FINAL = (
     MULTISITE_OUTPUTS
     + FOREST_FILES
+    + ["results/multisite/report.html"]
     + expand("results/multisite/sites/{site}/{file}", site=TREATED, file=SITE_FILES)
     if MULTISITE
     else OUTPUTS + ["results/report.html"]

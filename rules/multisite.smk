@@ -101,3 +101,22 @@ rule site_targets:
     shell:
         "gf-eval site-targets {wildcards.site} --series {input} --out {params.out}"
         " --settings {params.settings:q} --log {log}"
+
+
+# The multi-site report: pooled estimates, forest plots, each treated site's own results.
+rule multisite_report:
+    input:
+        MULTISITE_OUTPUTS,
+        FOREST_FILES,
+        expand("results/multisite/sites/{site}/{file}", site=TREATED, file=SITE_FILES),
+    output:
+        "results/multisite/report.html",
+    log:
+        "logs/multisite_report.log",
+    conda:
+        "../environment.yml"
+    params:
+        code=CODE,
+        settings=SETTINGS,
+    shell:
+        "gf-eval report --out {output} --settings {params.settings:q} --log {log}"

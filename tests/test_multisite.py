@@ -129,6 +129,7 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
     assert not (project / "results" / "multisite" / "sites" / "la003").exists()
     for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
         assert (project / "results" / "multisite" / "figures" / f"forest_{target}.png").is_file()
+    _check_multisite_report(project, pooled, treated=["la001", "la002"])
     _check_multisite_audit_trail(project, ["la001", "la002", "la003", "la004", "la005"])
     # The default run is untouched: it plans the single-site workflow, not the panel.
     plan = snakemake(project, "-n")
@@ -194,3 +195,18 @@ def test_forest_plot_draws_each_given_estimate_where_it_belongs(config):
     assert np.allclose(sorted(set(np.round(diamond, 9))), [0.5, 1.1, 2.2])
     low, high = ax.get_xlim()
     assert low < 0.2 and high > 4.0  # the prediction interval is inside the axis
+
+
+def _check_multisite_report(project, pooled, treated):
+    """One self-contained report: pooled estimates as in pooled.csv, a forest plot per target,
+    a section per treated site with its tables and figures, and no comparison site's section."""
+    report = (project / "results" / "multisite" / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3 + 3 * len(treated)
+    for site in treated:
+        assert f'<section id="site-{site}">' in report
+    assert 'id="site-la003"' not in report and "synthetic national panel" in report
+    for _, row in pooled.iterrows():
+        shown = f"{row['relative_change']:.3f}".rstrip("0").rstrip(".")
+        assert f"<td class=\"label\">{row['target']}</td><td class=\"label\">{row['model']}</td>" \
+            f"<td class=\"\">{row['sites']}</td><td class=\"\">{shown}</td>" in report
+    assert "http" not in report.replace("http-equiv", "")  # self-contained: nothing to fetch

@@ -50,7 +50,11 @@ def _esc(text) -> str:
 
 
 def _table_html(csv: Path) -> str:
-    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    return _frame_html(pd.read_csv(csv, dtype=str, keep_default_na=False))
+
+
+def _frame_html(frame: pd.DataFrame) -> str:
+    """A table of strings as HTML; rows of a sensitivity analysis are shaded."""
     head = "".join(f'<th class="{"label" if i == 0 else ""}">{_esc(c)}</th>'
                    for i, c in enumerate(frame.columns))  # fmt: skip
     rows = []
@@ -179,6 +183,118 @@ reports are in results/validation/.</p>
 """
 
 
+def _working_table(csv: Path) -> str:
+    """A working CSV of estimates (no sidecar, no counts), numbers to 3 decimals."""
+    frame = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    for col in frame.select_dtypes("number").columns:
+        frame[col] = frame[col].map(lambda v: "" if pd.isna(v) else f"{v:.3f}".rstrip("0")
+                                    .rstrip("."))  # fmt: skip
+    return _frame_html(frame.astype(str))
+
+
+def _sites_source(config: dict, sites: dict[str, dict]) -> str:
+    treated = [s for s, info in sites.items() if info["intervention_start"]]
+    if config["multisite"].get("sites"):
+        rows = "".join(f"<tr><td class='label'>{_esc(s)}</td><td class='label'>"
+                       f"{_esc(info['extracts'])}</td><td class='label'>"
+                       f"{_esc(info['intervention_start'] or 'comparison')}</td></tr>"
+                       for s, info in sites.items())  # fmt: skip
+        return (f"<p><b>Data source: the extracts of {len(sites)} sites</b> ({len(treated)} "
+                "treated); the sha256 of every file is in results/provenance.json.</p><table>"
+                "<thead><tr><th class='label'>site</th><th class='label'>extracts</th>"
+                f"<th class='label'>programme start</th></tr></thead><tbody>{rows}</tbody></table>")
+    panel = config["multisite"]["panel"]
+    return (f"<p><b>Data source: a synthetic national panel</b> of {len(sites)} local "
+            f"authorities from the gf-eval generator (seed {config['seed']}, scenario "
+            f"{_esc(config['synthetic']['scenario'] or 'null')}, size {panel.get('size', 1.0)}); "
+            f"{len(treated)} treated from {_esc(panel['first_start'])}, "
+            f"{panel['stagger_months']} month(s) apart; not real records.</p>")  # fmt: skip
+
+
+def _sites_validation(root: Path, sites: dict[str, dict]) -> str:
+    rows = []
+    for site in sites:
+        reports = json.loads((root / "results" / "validation" / "sites" / f"{site}.json")
+                             .read_text(encoding="utf-8"))  # fmt: skip
+        valid = all(r["valid"] for r in reports)
+        rows.append(f"<tr><td class='label'>{_esc(site)}</td><td>{len(reports)}</td>"
+                    f"<td>{sum(r['rows'] or 0 for r in reports)}</td><td class='label'>"
+                    f"{'valid' if valid else 'FAILED'}</td>"
+                    f"<td>{sum(r['n_failures'] for r in reports)}</td></tr>")  # fmt: skip
+    return ("<table><thead><tr><th class='label'>site</th><th>extracts</th><th>rows</th>"
+            "<th class='label'>result</th><th>failures</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
+
+
+def build_multisite(root: str | Path, config: dict) -> str:
+    """The report of a multi-site run: pooled estimates and forest plots, every site's
+    estimates, each treated site's own targets, and the validation of every site."""
+    import gf_eval
+    from gf_eval.appendix import multisite_figures
+    from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
+    from gf_eval.derive.site import multisite_sites
+
+    root = Path(root)
+    out = root / "results" / "multisite"
+    sites = multisite_sites(config)
+    horizon = config["multisite"]["horizon_months"]
+    treated = [s for s, info in sites.items() if info["intervention_start"]]
+    forests = "".join(_figure_section(out / "figures", n) for n in multisite_figures.FIGURES)
+    truth = ""
+    if (out / "truth_check.csv").is_file():
+        truth = ("<h3>Pooled estimates against the panel's true effects</h3>"
+                 + _working_table(out / "truth_check.csv"))  # fmt: skip
+    per_site = []
+    for site in treated:
+        folder = out / "sites" / site
+        body = "".join(_table_section(folder, n) for n in
+                       ("targets", "target_prepost", "target_sensitivity"))  # fmt: skip
+        body += "".join(_figure_section(folder, n) for n in TARGET_FIGURES)
+        per_site.append(f'<section id="site-{_esc(site)}"><h2>{_esc(site)} (programme from '
+                        f"{_esc(sites[site]['intervention_start'])})</h2>{body}</section>")
+    toc = "".join(f'<li><a href="#site-{_esc(s)}">{_esc(s)}</a></li>' for s in treated)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Multi-site evaluation: controlled comparisons across local authorities</title>
+<style>{CSS}</style></head><body>
+<h1>Multi-site evaluation: controlled comparisons across local authorities</h1>
+{_sites_source(config, sites)}
+<p class="source">Config sha256 <code>{config_sha256(config)}</code>; package checksum
+<code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit trail is in
+results/provenance.json and results/MANIFEST.sha256 (<code>gf-eval audit</code> with every
+config file of the run).</p>
+<p class="source">Site tables follow disclosure control: <b>c</b> a count from 1 to
+{config['disclosure']['threshold']} or a count suppressed to protect one; <b>:</b> not
+available; <b>z</b> not applicable.</p>
+<ol><li><a href="#pooled">Pooled estimates across the treated sites</a></li>
+<li><a href="#sites">Every treated site's estimates</a></li>{toc}
+<li><a href="#checks">Validation of every site</a></li></ol>
+<h2 id="pooled">Pooled estimates across the treated sites</h2>
+<p class="caption">For each target and model, the random-effects meta-analysis (REML, modified
+Hartung-Knapp interval) of the treated sites' relative change {horizon} months after each
+site's own start: the estimate and its 95% interval, the 95% prediction interval for a new
+site, and the heterogeneity (tau², I², Q and its p-value). Single-site: each site's own
+interrupted time series; controlled: against the comparison sites pooled into one series.</p>
+{_working_table(out / "pooled.csv")}
+{truth}
+{forests}
+<h2 id="sites">Every treated site's estimates</h2>
+<p class="caption">Each treated site and target, single-site and controlled: the relative change
+{horizon} months after the start, its 95% interval, the log ratio and its standard error (the
+inputs of the pooling), the p-value and the months fitted.</p>
+{_working_table(out / "site_estimates.csv")}
+{"".join(per_site)}
+<h2 id="checks">Validation of every site</h2>{_sites_validation(root, sites)}
+<p class="caption">Each site's series extracts were checked against their schemas
+(docs/data_dictionary.md); the full reports are in results/validation/sites/.</p>
+</body></html>
+"""
+
+
 def write(root: str | Path, out: str | Path, config: dict) -> Path:
-    write_text(out, build(root, config))
+    """The report of the run `config` describes: multi-site or single-site."""
+    from gf_eval.derive.site import multisite_sites
+
+    multi = bool(multisite_sites(config))
+    write_text(out, build_multisite(root, config) if multi else build(root, config))
     return Path(out)
