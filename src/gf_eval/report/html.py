@@ -135,10 +135,21 @@ def _validation(root: Path) -> str:
             f"</thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
 
 
-def build(root: str | Path, config: dict) -> str:
-    """The report's HTML from the files the workflow wrote under `root`."""
+def _checksums_and_legend(config: dict) -> str:
+    """What the run was made from, where its audit trail is, and the disclosure symbols."""
     import gf_eval
 
+    return f"""<p class="source">Config sha256 <code>{config_sha256(config)}</code>; package
+checksum <code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit trail is in
+results/provenance.json and results/MANIFEST.sha256 (<code>gf-eval audit</code>, with every
+config file of the run).</p>
+<p class="source">Published tables follow disclosure control: <b>c</b> a count from 1 to
+{config['disclosure']['threshold']} or a count suppressed to protect one; <b>:</b> not
+available; <b>z</b> not applicable.</p>"""
+
+
+def build(root: str | Path, config: dict) -> str:
+    """The report's HTML from the files the workflow wrote under `root`."""
     root = Path(root)
     tables, figures = root / "results" / "tables", root / "results" / "figures"
     models = root / "results" / "working" / "models"
@@ -161,12 +172,7 @@ def build(root: str | Path, config: dict) -> str:
 <title>Growing Futures evaluation: quantitative re-run</title><style>{CSS}</style></head><body>
 <h1>Growing Futures evaluation: re-run of the quantitative analyses</h1>
 {_source(root, config)}
-<p class="source">Config sha256 <code>{config_sha256(config)}</code>; package checksum
-<code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit trail is in
-results/provenance.json and results/MANIFEST.sha256 (<code>gf-eval audit</code>).</p>
-<p class="source">Published tables follow disclosure control: <b>c</b> a count from 1 to
-{config['disclosure']['threshold']} or a count suppressed to protect one; <b>:</b> not
-available; <b>z</b> not applicable.</p>
+{_checksums_and_legend(config)}
 <ol><li><a href="#targets">The targets and the verdicts</a></li>{toc}
 <li><a href="#checks">Validation reports and model diagnostics</a></li></ol>
 <h2 id="targets">1. The three targets and the verdicts</h2>
@@ -229,7 +235,6 @@ def _sites_validation(root: Path, sites: dict[str, dict]) -> str:
 def build_multisite(root: str | Path, config: dict) -> str:
     """The report of a multi-site run: pooled estimates and forest plots, every site's
     estimates, each treated site's own targets, and the validation of every site."""
-    import gf_eval
     from gf_eval.appendix import multisite_figures
     from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
     from gf_eval.derive.site import multisite_sites
@@ -259,13 +264,7 @@ def build_multisite(root: str | Path, config: dict) -> str:
 <style>{CSS}</style></head><body>
 <h1>Multi-site evaluation: controlled comparisons across local authorities</h1>
 {_sites_source(config, sites)}
-<p class="source">Config sha256 <code>{config_sha256(config)}</code>; package checksum
-<code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit trail is in
-results/provenance.json and results/MANIFEST.sha256 (<code>gf-eval audit</code> with every
-config file of the run).</p>
-<p class="source">Site tables follow disclosure control: <b>c</b> a count from 1 to
-{config['disclosure']['threshold']} or a count suppressed to protect one; <b>:</b> not
-available; <b>z</b> not applicable.</p>
+{_checksums_and_legend(config)}
 <ol><li><a href="#pooled">Pooled estimates across the treated sites</a></li>
 <li><a href="#sites">Every treated site's estimates</a></li>{toc}
 <li><a href="#checks">Validation of every site</a></li></ol>
