@@ -16,8 +16,8 @@ from statsmodels.stats.diagnostic import acorr_breusch_godfrey
 
 from gf_eval.stats.its import ITS, ITSInputError
 
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT.parent / "shared" / "reference" / "its"
+# A copy of the project's reference case (tests/data/its/README.md), so a clone runs alone.
+REFERENCE = Path(__file__).resolve().parent / "data" / "its"
 SICILY_TERMS = {"smokban": "level_change", "time": "pre_slope",
                 "slope_itsa": "slope_change", "slope_bernal": "slope_change"}  # fmt: skip
 # The published models (README of the reference case) as API keyword arguments and CLI flags.
