@@ -15,8 +15,10 @@ estimates, standard errors, intervals, p-values, derived effects and ``summary()
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import numbers
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,10 +32,31 @@ FAMILIES = ("gaussian", "poisson", "quasipoisson", "negbin", "binomial")
 COUNT_FAMILIES = ("poisson", "quasipoisson", "negbin", "binomial")
 SE_TYPES = ("model", "newey", "prais")
 SEGMENT = ("intercept", "pre_slope", "level_change", "slope_change")
+# What the data must hold (each series apart, counting only the periods in the fit):
+MIN_PRE = 3  # before the start: a level and a slope, and one point to spare
+MIN_POST = {True: 2, False: 1}  # from the start, with and without a slope change
+MIN_RESID_DF = 3  # observations minus parameters (the NB2 alpha included)
 
 
 class ITSInputError(ValueError):
     """The data or the specification cannot support the model; the message says why."""
+
+
+def _finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ITSInputError(f"{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _whole(name: str, value: object, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and float(value).is_integer() and value >= low):  # fmt: skip
+        raise ITSInputError(f"{name} must be a whole number >= {low}, not {value!r}")
+    return int(value)
+
+
+def _is_whole(x: np.ndarray) -> np.ndarray:
+    return np.abs(x - np.round(x)) <= 1e-9 * np.maximum(1.0, np.abs(x))
 
 
 @dataclass(frozen=True)
@@ -54,7 +77,8 @@ class ITS:
     Parameters
     ----------
     data : the observations, one row per period (and per series with `group`).
-    outcome, time : column names; time must be numeric and equally spaced.
+    outcome, time : column names; time must be numeric and equally spaced, without repeats
+        within a series.
     start : the value of `time` at the first post-intervention period.
     family : gaussian, poisson, quasipoisson, negbin or binomial.
     offset : column whose log is the offset (population, or cases at risk).
@@ -66,6 +90,17 @@ class ITS:
     group, treated : the series column and the treated series' value (controlled ITS).
     exclude : periods from T0 left out of the fit (a phase-in window).
     slope_origin : the time value at which the slope-change term is 0 (default: start).
+    allow_gaps : accept missing periods (time values a whole number of steps apart, the step
+        being the smallest difference); by default a series must have every period.
+
+    Raises `ITSInputError`, with a one-line message naming what to change, for data or a
+    specification the model cannot support: missing columns or values; non-numeric, missing,
+    repeated, unevenly spaced or (unless `allow_gaps`) gapped times; counts that are negative or
+    not whole numbers (binomial: successes outside 0..trials); a non-positive offset; fewer than
+    `MIN_PRE` points before or `MIN_POST` points from the start in the fit of any series; fewer
+    than `MIN_RESID_DF` residual degrees of freedom; a rank-deficient design (numerical rank of
+    the fitted rows); and, in `fit()`, Newey-West lags that are negative or not shorter than the
+    shortest series in the fit.
     """
 
     def __init__(
@@ -87,15 +122,22 @@ class ITS:
         treated: object = None,
         exclude: int = 0,
         slope_origin: float | None = None,
+        allow_gaps: bool = False,
     ):
         if family not in FAMILIES:
             raise ITSInputError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
         self.outcome, self.time, self.start, self.family = outcome, time, start, family
         self.offset, self.trials, self.group, self.treated = offset, trials, group, treated
-        self.exclude, self.slope_change = int(exclude), slope_change
-        self.season, self.period, self.harmonics = season, period, int(harmonics)
+        self.exclude, self.slope_change = _whole("exclude", exclude), slope_change
+        self.season, self.period, self.harmonics = season, period, _whole("harmonics", harmonics)
         self.season_dummies, self.covariates = season_dummies, tuple(covariates)
         self.slope_origin = start if slope_origin is None else slope_origin
+        self.allow_gaps = bool(allow_gaps)
+        _finite("start", start)
+        _finite("slope_origin", self.slope_origin)
+        if season and self.harmonics and not season_dummies:
+            if _finite("period", period) <= 0:
+                raise ITSInputError(f"period must be positive, not {period!r}")
         self.data = self._checked(data)
         self.exog = self._design(self.data)
         self.fit_mask = self._fit_mask()
@@ -104,11 +146,18 @@ class ITS:
     # --- input checks -------------------------------------------------------------------------
 
     def _checked(self, data: pd.DataFrame) -> pd.DataFrame:
-        needed = [self.outcome, self.time, self.offset, self.trials, self.season, self.group]
-        needed = [c for c in needed if c] + list(self.covariates)
+        roles = {"outcome": self.outcome, "time": self.time, "offset": self.offset,
+                 "trials": self.trials, "season": self.season, "group": self.group,
+                 **{f"covariate {c}": c for c in self.covariates}}  # fmt: skip
+        roles = {role: col for role, col in roles.items() if col}
+        needed = list(dict.fromkeys(roles.values()))
         missing = [c for c in needed if c not in data.columns]
         if missing:
-            raise ITSInputError(f"column not found: {', '.join(missing)}")
+            raise ITSInputError(f"column not found: {', '.join(map(str, missing))}")
+        if len(needed) < len(roles):
+            twice = [c for c in needed if list(roles.values()).count(c) > 1][0]
+            uses = [r for r, c in roles.items() if c == twice]
+            raise ITSInputError(f"column {twice} is given for more than one role: {', '.join(uses)}")
         df = data[needed].copy()
         for col in [c for c in needed if c != self.group]:
             if not pd.api.types.is_numeric_dtype(df[col]):
@@ -121,18 +170,35 @@ class ITS:
         if holes:
             text = ", ".join(f"{c} ({n} rows)" for c, n in holes.items())
             raise ITSInputError(f"missing values in {text}")
+        for col in [c for c in needed if c != self.group]:
+            infinite = int(np.isinf(df[col].to_numpy(dtype=float)).sum())
+            if infinite:
+                raise ITSInputError(f"column {col}: {infinite} infinite values")
         y = df[self.outcome].to_numpy(dtype=float)
-        if self.family in COUNT_FAMILIES and (y < 0).any():
-            raise ITSInputError(f"column {self.outcome}: {(y < 0).sum()} negative counts")
+        if self.family in COUNT_FAMILIES:
+            if (y < 0).any():
+                raise ITSInputError(f"column {self.outcome}: {(y < 0).sum()} negative counts")
+            fraction = int((~_is_whole(y)).sum())
+            if fraction:
+                raise ITSInputError(
+                    f"column {self.outcome}: {fraction} counts are not whole numbers (the "
+                    f"{self.family} family models counts; use gaussian for other outcomes)"
+                )
         if self.family == "binomial":
             if not self.trials:
                 raise ITSInputError("the binomial family needs --trials (the denominator)")
-            if (y > df[self.trials]).any():
-                raise ITSInputError(f"column {self.outcome}: successes exceed {self.trials}")
+            n = df[self.trials].to_numpy(dtype=float)
+            bad = int(((n < 1) | ~_is_whole(n)).sum())
+            if bad:
+                raise ITSInputError(f"column {self.trials}: {bad} trials are not whole numbers >= 1")
+            over = int((y > n).sum())
+            if over:
+                raise ITSInputError(f"column {self.outcome}: successes exceed {self.trials} in {over} rows")
         if self.offset and self.family == "gaussian":
             raise ITSInputError("an offset needs a count family (the gaussian model has none)")
         if self.offset and (df[self.offset] <= 0).any():
-            raise ITSInputError(f"column {self.offset}: the offset must be positive (its log)")
+            raise ITSInputError(f"column {self.offset}: {int((df[self.offset] <= 0).sum())} "
+                                "values are not positive (the offset is their log)")  # fmt: skip
         if np.ptp(y) == 0:
             raise ITSInputError(f"column {self.outcome}: the series is constant")
         if self.group:
@@ -142,9 +208,13 @@ class ITS:
             if len(groups) < 2:
                 raise ITSInputError(f"column {self.group}: no control series")
         keys = [self.group, self.time] if self.group else [self.time]
-        if df.duplicated(keys).any():
-            raise ITSInputError(f"column {self.time}: repeated time values within a series")
+        repeats = int(df.duplicated(keys).sum())
+        if repeats:
+            first = df.loc[df.duplicated(keys), self.time].iloc[0]
+            raise ITSInputError(f"column {self.time}: {repeats} repeated time values within a "
+                                f"series, the first {first:g}")  # fmt: skip
         df = df.sort_values(keys).reset_index(drop=True)
+        self.step = self._check_spacing(df)
         series = df.groupby(self.group) if self.group else [(None, df)]
         for name, part in series:
             label = f" (series {name})" if self.group else ""
@@ -156,13 +226,100 @@ class ITS:
                 )
         return df
 
-    def _check_fit_size(self) -> None:
-        n, k = int(self.fit_mask.sum()), self.exog.shape[1] + (self.family == "negbin")
-        if n - k < 3:
+    def _check_spacing(self, df: pd.DataFrame) -> float:
+        """The step between periods: the most common difference of times within a series (the
+        smallest if tied). Every difference must be one step, or with allow_gaps a whole number
+        of steps."""
+        series = df.groupby(self.group, sort=False) if self.group else [(None, df)]
+        times = {name: part[self.time].to_numpy(dtype=float) for name, part in series}
+        diffs = np.concatenate([np.diff(t) for t in times.values()])
+        if not diffs.size:
+            return 1.0
+        values, counts = np.unique(np.round(diffs, 9), return_counts=True)
+        step = float(values[np.argmax(counts)])
+        for name, t in times.items():
+            label = f" (series {name})" if self.group else ""
+            steps = np.diff(t) / step
+            whole = np.abs(steps - np.round(steps)) <= 1e-6
+            bad = np.flatnonzero(~whole if self.allow_gaps else ~whole | (np.round(steps) != 1))
+            if not bad.size:
+                continue
+            i = bad[0]
+            first = f"the first from {t[i]:g} to {t[i + 1]:g}"
+            if whole.all():  # only missing periods
+                lost = int((np.round(steps[bad]) - 1).sum())
+                raise ITSInputError(
+                    f"column {self.time} is not equally spaced{label}: {bad.size} gaps ({lost} "
+                    f"missing periods of step {step:g}), {first}; add the missing periods, or "
+                    "allow gaps (--allow-gaps, allow_gaps=True) if leaving them out is intended"
+                )
             raise ITSInputError(
-                f"too few points for the model: {n} observations for {k} parameters "
-                "(at least 3 residual degrees of freedom are needed)"
+                f"column {self.time} is not equally spaced{label}: {bad.size} differences are "
+                f"not {'a whole number of steps' if self.allow_gaps else 'the step'} of "
+                f"{step:g} (the most common difference), {first}"
             )
+        return step
+
+    def _check_fit_size(self) -> None:
+        m, t = self.fit_mask, self.data[self.time].to_numpy(dtype=float)
+        ids = self.data[self.group].to_numpy() if self.group else np.zeros(len(t))
+        window = f" after the {self.exclude}-period phase-in" if self.exclude else ""
+        for name in pd.unique(ids):
+            rows = (ids == name) & m
+            label = f" (series {name})" if self.group else ""
+            pre, post = int((t[rows] < self.start).sum()), int((t[rows] >= self.start).sum())
+            if pre < MIN_PRE:
+                raise ITSInputError(
+                    f"start {self.start} leaves {pre} pre-intervention periods in the fit{label}; "
+                    f"at least {MIN_PRE} are needed (a level and a slope, and one to spare): "
+                    "choose a later start"
+                )
+            need = MIN_POST[bool(self.slope_change)]
+            if post < need:
+                what = "a level and a slope change" if self.slope_change else "a level change"
+                fixes = ["an earlier start"] + (["a shorter phase-in"] if self.exclude else []) \
+                    + (["no slope change"] if self.slope_change else [])
+                raise ITSInputError(
+                    f"start {self.start} leaves {post} post-intervention periods in the fit"
+                    f"{window}{label}; at least {need} are needed for {what}: choose "
+                    + " or ".join(fixes)
+                )
+        n, k = int(m.sum()), self.exog.shape[1] + (self.family == "negbin")
+        if n - k < MIN_RESID_DF:
+            raise ITSInputError(
+                f"too few points for the model: {n} observations for {k} parameters (at least "
+                f"{MIN_RESID_DF} residual degrees of freedom are needed): use fewer terms "
+                "(harmonics, season indicators, covariates) or more data"
+            )
+        X = self.exog[m].to_numpy(dtype=float, copy=True)
+        # The rank of unit columns, whatever their scale; a column of rounding noise (sin(pi*k)
+        # with a harmonic at half the period) counts as zero.
+        X[:, np.abs(X).max(axis=0) <= 1e-10 * max(np.abs(X).max(), 1.0)] = 0.0
+        norms = np.linalg.norm(X, axis=0)
+        X = X / np.where(norms > 0, norms, 1.0)
+        rank = int(np.linalg.matrix_rank(X))
+        if rank < X.shape[1]:
+            j = next(j for j in range(X.shape[1]) if np.linalg.matrix_rank(X[:, : j + 1]) <= j)
+            col = self.exog.columns[j]
+            how = "zero" if norms[j] == 0 else "a linear combination of the terms before it"
+            raise ITSInputError(
+                f"the design is rank-deficient (rank {rank} of {X.shape[1]} columns): {col} is "
+                f"{how} in the fitted rows; {self._rank_fix(col)}"
+            )
+
+    def _rank_fix(self, col: str) -> str:
+        if col in self.covariates:
+            return f"drop the covariate {col} (constant, or collinear with the other terms)"
+        if col.startswith(("sin", "cos")):
+            most = math.ceil(self.period / 2) - 1
+            if self.harmonics > most:
+                return (f"use at most {most} harmonics with a period of {self.period:g} and "
+                        f"whole-number seasons ({self.harmonics} given)")  # fmt: skip
+            return f"use fewer harmonics ({self.harmonics} given) or more data"
+        if col.startswith("season_"):
+            return "use harmonics instead of season indicators, or more data"
+        return ("the segments are not identified: move the start, shorten the phase-in, fit no "
+                "slope change, or check the time and group columns")  # fmt: skip
 
     # --- design -------------------------------------------------------------------------------
 
@@ -194,9 +351,8 @@ class ITS:
 
     def _fit_mask(self) -> np.ndarray:
         t = self.data[self.time]
-        # Periods are counted by position from the start, so irregular values still work.
-        step = np.median(np.diff(np.sort(t.unique()))) if t.nunique() > 1 else 1
-        phase_in = (t >= self.start) & (t < self.start + self.exclude * step)
+        # The phase-in is `exclude` steps of the time column from the start.
+        phase_in = (t >= self.start) & (t < self.start + self.exclude * self.step)
         return ~phase_in.to_numpy()
 
     @property
@@ -227,14 +383,18 @@ class ITS:
             raise ITSInputError(f"se must be one of {', '.join(SE_TYPES)}, not {se!r}")
         if se == "prais" and self.family != "gaussian":
             raise ITSInputError("Prais-Winsten standard errors are for the gaussian family only")
+        if lags is not None:
+            lags = _whole("lags", lags)
         m = self.fit_mask
+        if se == "newey" and lags is not None:
+            self._check_lags(lags)
         base = self._fit_statsmodels(m, "model", None)
         diagnostics = self._diagnostics(base, m, max_lag)
         rho = None
         if se == "model":
             result = base
         elif se == "newey":
-            lags = diagnostics.suggested_lag if lags is None else int(lags)
+            lags = diagnostics.suggested_lag if lags is None else lags
             result = self._fit_statsmodels(m, "newey", lags)
         else:
             result, rho = prais_winsten(
@@ -244,6 +404,15 @@ class ITS:
         if self.family == "quasipoisson":  # Pearson chi-square / df, whatever the SE choice
             res.dispersion = float(base.pearson_chi2 / base.df_resid)
         return res
+
+    def _check_lags(self, lags: int) -> None:
+        """Newey-West lags must be shorter than every series in the fit."""
+        rows = self.data[self.fit_mask]
+        n = int(rows.groupby(self.group).size().min()) if self.group else len(rows)
+        if lags >= n:
+            which = "the shortest series has" if self.group else "the fit has"
+            raise ITSInputError(f"Newey-West lags of {lags} are too many: {which} {n} periods "
+                                f"(at most {n - 1} lags)")  # fmt: skip
 
     def _fit_statsmodels(self, mask: np.ndarray, se: str, lags: int | None):
         y, X = self.endog[mask], self.exog[mask]
@@ -281,13 +450,16 @@ class ITS:
         pre = self.data[self.data[self.time] < self.start]
         rows = []
         for start in starts:
-            if start >= self.start:
+            if _finite("placebo start", start) >= self.start:
                 raise ITSInputError(f"placebo start {start} is not before the real start")
-            model = ITS(pre, self.outcome, self.time, start, self.family, self.offset,
-                        self.trials, self.season, self.period, self.harmonics,
-                        self.season_dummies, self.covariates, self.slope_change, self.group,
-                        self.treated)  # fmt: skip
-            res = model.fit(se=se, lags=lags, alpha=alpha)
+            try:
+                model = ITS(pre, self.outcome, self.time, start, self.family, self.offset,
+                            self.trials, self.season, self.period, self.harmonics,
+                            self.season_dummies, self.covariates, self.slope_change, self.group,
+                            self.treated, allow_gaps=self.allow_gaps)  # fmt: skip
+                res = model.fit(se=se, lags=lags, alpha=alpha)
+            except ITSInputError as err:
+                raise ITSInputError(f"placebo start {start} (pre-period data only): {err}") from None
             for name in ("level_change", "slope_change"):
                 if name in res.terms:
                     rows.append({"start": start, "term": name, **res.terms[name].to_dict()})
@@ -567,12 +739,11 @@ class ITSResults:
             f"{self.dispersion:.4g}   start: {m.time} = {m.start}"
             + (f"   phase-in excluded: {m.exclude}" if m.exclude else ""),
             "-" * width,
-            f"{'term':<24}{'estimate':>11}{'se':>11}{'p':>9}"
-            f"{f'[{1 - self.alpha:.0%} CI':>12}{']':>11}",
+            f"{'term':<24}{'estimate':>11}{'se':>11}{'p':>9}   {1 - self.alpha:.0%} CI",
         ]
         for name, t in self.terms.items():
-            lines.append(f"{name:<24}{t.estimate:>11.5g}{t.se:>11.4g}{t.p:>9.4f}"
-                         f"{t.ci_low:>12.5g}{t.ci_high:>11.5g}")  # fmt: skip
+            lines.append(f"{name:<24}{t.estimate:>11.5g}{t.se:>11.4g}{t.p:>9.4f}   "
+                         f"[{t.ci_low:.5g}, {t.ci_high:.5g}]")  # fmt: skip
         lines.append("-" * width)
         for label, t in (("relative change, last period", self.relative_change_end()),
                          ("relative change, post total", self.relative_change_cumulative())):  # fmt: skip
