@@ -17,6 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from gf_eval.validation.quoting import library_message
+
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 BLANK = re.compile(rb"[ \t\n\r\x0b\x0c]*\Z")  # only what bytes.strip() removes, or nothing
 # Every character str.splitlines() breaks lines at (\r\n is \r followed by \n).
@@ -64,8 +66,9 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
                 index_col=False,
             )
         except (pd.errors.ParserError, csv.Error) as err:
-            # pandas' message gives line numbers and field counts, never cell contents.
-            raise ExtractError(f"{path}: malformed CSV: {err}".strip()) from None
+            # pandas' message gives line numbers and field counts; any quoted part is withheld
+            # all the same, in case a version of pandas quotes the cell.
+            raise ExtractError(f"{path}: malformed CSV: {library_message(err)}".strip()) from None
     names = [name.strip() for name in next(csv.reader([header]))]
     if len(set(names)) != len(names):
         raise ExtractError(f"{path}: duplicate column names in the header")
@@ -140,7 +143,7 @@ def _check_row_lengths(path: Path, text: str) -> None:
         width = len(next(rows))
         bad = [i for i, row in enumerate(rows, 1) if row and len(row) != width]
     except csv.Error as err:
-        raise ExtractError(f"{path}: malformed CSV: {err}") from None
+        raise ExtractError(f"{path}: malformed CSV: {library_message(err)}") from None
     if bad:
         first = ", ".join(map(str, bad[:5]))
         raise ExtractError(
