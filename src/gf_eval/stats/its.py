@@ -157,7 +157,8 @@ class ITS:
         if len(needed) < len(roles):
             twice = [c for c in needed if list(roles.values()).count(c) > 1][0]
             uses = [r for r, c in roles.items() if c == twice]
-            raise ITSInputError(f"column {twice} is given for more than one role: {', '.join(uses)}")
+            raise ITSInputError(f"column {twice} is given for more than one role: "
+                                f"{', '.join(uses)}")  # fmt: skip
         df = data[needed].copy()
         for col in [c for c in needed if c != self.group]:
             if not pd.api.types.is_numeric_dtype(df[col]):
@@ -190,10 +191,12 @@ class ITS:
             n = df[self.trials].to_numpy(dtype=float)
             bad = int(((n < 1) | ~_is_whole(n)).sum())
             if bad:
-                raise ITSInputError(f"column {self.trials}: {bad} trials are not whole numbers >= 1")
+                raise ITSInputError(f"column {self.trials}: {bad} trials are not whole "
+                                    "numbers >= 1")  # fmt: skip
             over = int((y > n).sum())
             if over:
-                raise ITSInputError(f"column {self.outcome}: successes exceed {self.trials} in {over} rows")
+                raise ITSInputError(f"column {self.outcome}: successes exceed {self.trials} "
+                                    f"in {over} rows")  # fmt: skip
         if self.offset and self.family == "gaussian":
             raise ITSInputError("an offset needs a count family (the gaussian model has none)")
         if self.offset and (df[self.offset] <= 0).any():
@@ -459,7 +462,9 @@ class ITS:
                             self.treated, allow_gaps=self.allow_gaps)  # fmt: skip
                 res = model.fit(se=se, lags=lags, alpha=alpha)
             except ITSInputError as err:
-                raise ITSInputError(f"placebo start {start} (pre-period data only): {err}") from None
+                raise ITSInputError(
+                    f"placebo start {start} (pre-period data only): {err}"
+                ) from None
             for name in ("level_change", "slope_change"):
                 if name in res.terms:
                     rows.append({"start": start, "term": name, **res.terms[name].to_dict()})
