@@ -1,17 +1,23 @@
 # gf-eval workflow: raw extracts -> validation -> typed interim tables -> derived series and
 # cohorts -> models -> appendix tables and figures.
 # A thin map of the data flow; every step is a `gf-eval` subcommand.
-from snakemake.utils import min_version, validate
-from gf_eval.config import SYNTHETIC_DIR, check_config, extract_dir, synth_settings
+from snakemake.utils import min_version, update_config, validate
+from gf_eval.config import (
+    SYNTHETIC_DIR,
+    check_config,
+    extract_dir,
+    interim_dir,
+    results_dir,
+    source_name,
+)
 from gf_eval.extracts import EXTRACTS
 from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.analysis import MODEL_FILES
-from gf_eval import appendix
+from gf_eval import appendix, preflight
 from gf_eval.appendix import multisite_figures
 from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
 from gf_eval.files import tree_sha256
-import json
 import os
 import sys
 
@@ -21,8 +27,16 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
+# `--config a='{b: 1}'` reaches us as strings; type them as the schema says, then check.
+update_config(
+    config, preflight.typed_overrides(workflow.config_settings.overwrite_config)
+)
 validate(config, "config/config.schema.yaml")
 check_config(config)
+# Stop before any job when the extracts are missing, naming each missing file.
+preflight.check_extracts(config)
+# A killed run leaves its locks behind; a plain `snakemake` recovers from it.
+preflight.clear_stale_locks()
 
 
 envvars:
@@ -34,9 +48,17 @@ os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ["PATH"]]
 )
 RAW = extract_dir(config)
-CALENDAR = json.dumps(config["calendar"], sort_keys=True)
-# The whole config, for the steps after validation; a change to it reruns them.
-SETTINGS = json.dumps(config, sort_keys=True, separators=(",", ":"))
+# Each extract source has its own output trees, so that sources never mix.
+SOURCE = source_name(config)
+INTERIM = interim_dir(config)
+RESULTS = results_dir(config)
+LOGS = f"logs/{SOURCE}"
+# The settings each step reads, as files rewritten only when they change, so that a change
+# reruns just the steps that read it and no command line carries the whole config.
+SETTINGS_DIR = f".snakemake/gf-eval/{SOURCE}/settings"
+preflight.write_settings(
+    SETTINGS_DIR, preflight.settings_texts(config, workflow.config_settings)
+)
 # The package's code as a parameter of every rule: a change to it reruns what it affects.
 CODE = tree_sha256(os.path.dirname(os.path.dirname(appendix.__file__)))
 
@@ -50,9 +72,9 @@ include: "rules/common.smk"
 
 # Everything the report and the audit trail are made from.
 OUTPUTS = [
-    *expand("data/interim/{extract}.parquet", extract=EXTRACTS),
-    *expand("data/interim/derived/{name}.parquet", name=DERIVED),
-    *expand("results/working/models/{file}", file=MODEL_FILES),
+    *expand("{dir}/{extract}.parquet", dir=INTERIM, extract=EXTRACTS),
+    *expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
+    *expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
     *[f for part in appendix.PARTS for f in published(part)],
 ]
 
@@ -61,7 +83,7 @@ OUTPUTS = [
 MULTISITE = multisite_sites(config)
 PANEL = bool(MULTISITE) and not config["multisite"].get("sites")
 MULTISITE_OUTPUTS = [
-    f"results/multisite/{name}.csv"
+    f"{RESULTS}/{name}.csv"
     for name in ("site_estimates", "pooled", *(["truth_check"] if PANEL else []))
 ]
 SITE_TABLES = ("targets", "target_prepost", "target_sensitivity")
@@ -72,54 +94,63 @@ SITE_FILES = [
     *[f"{f}.{ext}" for f in TARGET_FIGURES for ext in ("png", "svg", "json")],
 ]
 FOREST_FILES = expand(
-    "results/multisite/figures/{figure}.{ext}",
+    "{dir}/figures/{figure}.{ext}",
+    dir=RESULTS,
     figure=multisite_figures.FIGURES,
     ext=("png", "svg", "json"),
 )
-# What the provenance record and the manifest are written after.
-FINAL = (
+# What the report is made from: the single site's outputs, or the multi-site ones.
+REPORTED = (
     MULTISITE_OUTPUTS
     + FOREST_FILES
-    + ["results/multisite/report.html"]
-    + expand("results/multisite/sites/{site}/{file}", site=TREATED, file=SITE_FILES)
+    + expand("{dir}/sites/{site}/{file}", dir=RESULTS, site=TREATED, file=SITE_FILES)
     if MULTISITE
-    else OUTPUTS + ["results/report.html"]
+    else OUTPUTS
 )
 
 
 rule all:
     input:
-        "results/provenance.json",
-        "results/MANIFEST.sha256",
+        f"{RESULTS}/provenance.json",
+        f"{RESULTS}/MANIFEST.sha256",
 
 
 # The embedded default: writes the synthetic extracts only when extracts=synthetic needs them.
 rule synthesise:
+    input:
+        settings("synth"),
     output:
         expand("{dir}/{extract}.csv", dir=SYNTHETIC_DIR, extract=EXTRACTS),
         truth=f"{SYNTHETIC_DIR}/truth.json",
     log:
-        "logs/synthesise.log",
+        f"{LOGS}/synthesise.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=synth_settings(config),
         out=lambda wc, output: os.path.dirname(output.truth),
+    message:
+        "Generating the synthetic extracts"
     shell:
-        "gf-eval synth --out {params.out} --settings {params.settings:q} --log {log}"
+        "gf-eval synth --out {params.out} --settings {input} --log {log}"
 
 
 # One job per extract; a table's parents are validated first, for the cross-table rules.
 # The report is declared as a log so that it survives a failed validation.
 rule validate:
     input:
-        unpack(lambda wc: {"raw": f"{RAW}/{wc.extract}.csv", **parent_tables(wc)}),
+        unpack(
+            lambda wc: {
+                "raw": f"{RAW}/{wc.extract}.csv",
+                "calendar": settings("calendar"),
+                **parent_tables(wc),
+            }
+        ),
     output:
-        "data/interim/{extract}.parquet",
+        f"{INTERIM}/{{extract}}.parquet",
     log:
-        report="results/validation/{extract}.json",
-        messages="logs/validate/{extract}.log",
+        report=f"{RESULTS}/validation/{{extract}}.json",
+        messages=f"{LOGS}/validate/{{extract}}.log",
     conda:
         "environment.yml"
     params:
@@ -127,166 +158,199 @@ rule validate:
         parents=lambda wc, input: " ".join(
             f"--parent {p}={input[p]}" for p in EXTRACTS[wc.extract].parents
         ),
-        calendar=CALENDAR,
+    message:
+        "Validating {input.raw}"
     shell:
         "gf-eval validate {wildcards.extract} --raw {input.raw} --out {output}"
-        " --report {log.report} {params.parents} --calendar {params.calendar:q}"
+        " --report {log.report} {params.parents} --calendar {input.calendar}"
         " --log {log.messages}"
 
 
 rule derive:
     input:
-        expand("data/interim/{extract}.parquet", extract=INPUTS),
+        tables=expand("{dir}/{extract}.parquet", dir=INTERIM, extract=INPUTS),
+        settings=settings("config"),
     output:
-        expand("data/interim/derived/{name}.parquet", name=DERIVED),
+        expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
     log:
-        "logs/derive.log",
+        f"{LOGS}/derive.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
         out=lambda wc, output: os.path.dirname(output[0]),
+    message:
+        "Deriving the cases, episodes, monthly series and status cohort"
     shell:
-        "gf-eval derive --interim data/interim --out {params.out}"
-        " --settings {params.settings:q} --log {log}"
+        "gf-eval derive --interim {params.interim} --out {params.out}"
+        " --settings {input.settings} --log {log}"
 
 
 rule models:
     input:
-        series="data/interim/derived/monthly_series.parquet",
+        series=f"{INTERIM}/derived/monthly_series.parquet",
+        settings=settings("config"),
         # On synthetic data the true effects are compared with the estimates.
         truth=[f"{SYNTHETIC_DIR}/truth.json"] if RAW == SYNTHETIC_DIR else [],
     output:
-        expand("results/working/models/{file}", file=MODEL_FILES),
+        expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
     log:
-        "logs/models.log",
+        f"{LOGS}/models.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
         out=lambda wc, output: os.path.dirname(output[0]),
+        truth=lambda wc, input: f" --truth {input.truth}" if input.truth else "",
+    message:
+        "Fitting the targets' primary, sensitivity and placebo models"
     shell:
         "gf-eval models --series {input.series} --out {params.out}"
-        " --settings {params.settings:q} --log {log}"
-        + (" --truth {input.truth}" if RAW == SYNTHETIC_DIR else "")
+        " --settings {input.settings} --log {log}{params.truth}"
 
 
 rule targets:
     input:
-        "data/interim/derived/monthly_series.parquet",
-        expand("results/working/models/{file}", file=MODEL_FILES),
+        f"{INTERIM}/derived/monthly_series.parquet",
+        expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
+        settings=settings("config"),
     output:
         published("targets"),
     log:
-        "logs/appendix/targets.log",
+        f"{LOGS}/appendix/targets.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
+        results=lambda wc: RESULTS,
+    message:
+        "Writing the targets' tables and figures"
     shell:
-        "gf-eval appendix targets --settings {params.settings:q} --log {log}"
+        "gf-eval appendix targets --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
 rule appendix5:
     input:
-        "data/interim/derived/marac_cases.parquet",
+        f"{INTERIM}/derived/marac_cases.parquet",
+        settings=settings("config"),
     output:
         published("5"),
     log:
-        "logs/appendix/appendix5.log",
+        f"{LOGS}/appendix/appendix5.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
+        results=lambda wc: RESULTS,
+    message:
+        "Writing Appendix 5 (MARAC data)"
     shell:
-        "gf-eval appendix 5 --settings {params.settings:q} --log {log}"
+        "gf-eval appendix 5 --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
 rule appendix6:
     input:
-        expand("data/interim/derived/{name}.parquet", name=DERIVED),
-        expand("data/interim/{extract}.parquet", extract=INPUTS),
+        expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
+        expand("{dir}/{extract}.parquet", dir=INTERIM, extract=INPUTS),
+        settings=settings("config"),
     output:
         published("6"),
     log:
-        "logs/appendix/appendix6.log",
+        f"{LOGS}/appendix/appendix6.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
+        results=lambda wc: RESULTS,
+    message:
+        "Writing Appendix 6 (social care data)"
     shell:
-        "gf-eval appendix 6 --settings {params.settings:q} --log {log}"
+        "gf-eval appendix 6 --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
 rule appendix7:
     input:
-        "data/interim/casework.parquet",
+        f"{INTERIM}/casework.parquet",
+        settings=settings("config"),
     output:
         published("7"),
     log:
-        "logs/appendix/appendix7.log",
+        f"{LOGS}/appendix/appendix7.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
+        results=lambda wc: RESULTS,
+    message:
+        "Writing Appendix 7 (casework books)"
     shell:
-        "gf-eval appendix 7 --settings {params.settings:q} --log {log}"
+        "gf-eval appendix 7 --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
 rule appendix8:
     input:
-        "data/interim/survey.parquet",
+        f"{INTERIM}/survey.parquet",
+        settings=settings("config"),
     output:
         published("8"),
     log:
-        "logs/appendix/appendix8.log",
+        f"{LOGS}/appendix/appendix8.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
+        results=lambda wc: RESULTS,
+    message:
+        "Writing Appendix 8 (e-survey)"
     shell:
-        "gf-eval appendix 8 --settings {params.settings:q} --log {log}"
+        "gf-eval appendix 8 --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
+# The single-site or the multi-site report, as the config says.
 rule report:
     input:
-        OUTPUTS,
+        REPORTED,
+        settings=settings("config"),
     output:
-        "results/report.html",
+        f"{RESULTS}/report.html",
     log:
-        "logs/report.log",
+        f"{LOGS}/report.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+    message:
+        "Writing the report {output}"
     shell:
-        "gf-eval report --out {output} --settings {params.settings:q} --log {log}"
+        "gf-eval report --out {output} --settings {input.settings} --log {log}"
 
 
 # Last: the provenance record and the manifest of every output, report included.
 rule provenance:
     input:
-        FINAL,
+        REPORTED,
+        f"{RESULTS}/report.html",
+        settings=settings("config"),
+        run=settings("run"),
     output:
-        provenance="results/provenance.json",
-        manifest="results/MANIFEST.sha256",
+        provenance=f"{RESULTS}/provenance.json",
+        manifest=f"{RESULTS}/MANIFEST.sha256",
     log:
-        "logs/provenance.log",
+        f"{LOGS}/provenance.log",
     conda:
         "environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+    message:
+        "Writing the provenance record and the manifest"
     shell:
-        "gf-eval provenance --settings {params.settings:q} --log {log}"
+        "gf-eval provenance --settings {input.settings} --run {input.run} --log {log}"
 
 
 if MULTISITE:

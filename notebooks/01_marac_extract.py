@@ -20,8 +20,8 @@
 # cases per month, the rule against the coordinator's own repeat flag, referral routes and
 # DASH scores. Everything is loaded through `gf_eval.explore` from a finished `snakemake` run.
 #
-# **Working data are not for publication.** `data/interim/` holds pseudonymised keys and small
-# counts; quote only the disclosure-controlled tables of `results/tables/`.
+# **Working data are not for publication.** `data/interim/<source>/` holds pseudonymised keys
+# and small counts; quote only the disclosure-controlled tables of `results/<source>/tables/`.
 #
 # Caveats: the history year (April 2011 to March 2012) is only there to look back for
 # repeats; the last month is incomplete (cases referred then but not yet discussed are missing);

@@ -24,7 +24,8 @@
 # Caveats: only the primary model carries a verdict; a variation tried here is exploration,
 # not a result. For the DVA targets, months whose DVA status is still too incomplete are left
 # out of the primary fit (`docs/derived_data.md`). **Working model outputs
-# (`results/working/models/`) are not for publication**: quote `results/tables/`.
+# (`results/<source>/working/models/`) are not for publication**: quote
+# `results/<source>/tables/`.
 
 # %%
 import dataclasses

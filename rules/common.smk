@@ -4,10 +4,15 @@
 def published(part):
     """The tables and figures one appendix part writes."""
     out = appendix.outputs(part)
-    return [f"results/tables/{f}" for f in out["tables"]] + [
-        f"results/figures/{f}" for f in out["figures"]
+    return [f"{RESULTS}/tables/{f}" for f in out["tables"]] + [
+        f"{RESULTS}/figures/{f}" for f in out["figures"]
     ]
 
 
 def parent_tables(wildcards):
-    return {p: f"data/interim/{p}.parquet" for p in EXTRACTS[wildcards.extract].parents}
+    return {p: f"{INTERIM}/{p}.parquet" for p in EXTRACTS[wildcards.extract].parents}
+
+
+def settings(name):
+    """The settings file a step reads (written when the workflow is built)."""
+    return f"{SETTINGS_DIR}/{name}.json"

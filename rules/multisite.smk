@@ -8,115 +8,108 @@ wildcard_constraints:
 
 # A synthetic panel site's extracts, from its own generator settings.
 rule panel_synthesise:
+    input:
+        lambda wc: settings(f"panel_{wc.site}"),
     output:
         expand("data/raw/panel/{{site}}/{extract}.csv", extract=EXTRACTS),
         truth="data/raw/panel/{site}/truth.json",
     log:
-        "logs/panel/{site}.log",
+        f"{LOGS}/panel/{{site}}.log",
     conda:
         "../environment.yml"
     params:
         code=CODE,
-        settings=lambda wc: json.dumps(MULTISITE[wc.site]["settings"], sort_keys=True),
         out=lambda wc, output: os.path.dirname(output.truth),
+    message:
+        "Generating panel site {wildcards.site}"
     shell:
-        "gf-eval synth --out {params.out} --settings {params.settings:q} --log {log}"
+        "gf-eval synth --out {params.out} --settings {input} --log {log}"
 
 
 # Validate the extracts behind the series, then derive the site's monthly series.
 rule site_series:
     input:
-        lambda wc: [
+        raw=lambda wc: [
             f"{MULTISITE[wc.site]['extracts']}/{EXTRACTS[e].filename}"
             for e in SERIES_EXTRACTS
         ],
+        settings=settings("config"),
     output:
-        "data/interim/sites/{site}.parquet",
+        f"{INTERIM}/sites/{{site}}.parquet",
     log:
-        report="results/validation/sites/{site}.json",
-        messages="logs/sites/{site}.log",
+        report=f"{RESULTS}/validation/sites/{{site}}.json",
+        messages=f"{LOGS}/sites/{{site}}.log",
     conda:
         "../environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
         raw=lambda wc: MULTISITE[wc.site]["extracts"],
+    message:
+        "Validating site {wildcards.site} and deriving its series"
     shell:
         "gf-eval site {wildcards.site} --raw {params.raw} --out {output}"
-        " --report {log.report} --settings {params.settings:q} --log {log.messages}"
+        " --report {log.report} --settings {input.settings} --log {log.messages}"
 
 
 rule multisite:
     input:
-        expand("data/interim/sites/{site}.parquet", site=MULTISITE),
+        series=expand("{dir}/sites/{site}.parquet", dir=INTERIM, site=MULTISITE),
+        settings=settings("config"),
     output:
         MULTISITE_OUTPUTS,
     log:
-        "logs/multisite.log",
+        f"{LOGS}/multisite.log",
     conda:
         "../environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
+        interim=lambda wc: INTERIM,
         out=lambda wc, output: os.path.dirname(output[0]),
+    message:
+        "Fitting the single-site, controlled and pooled models"
     shell:
-        "gf-eval multisite --series data/interim/sites --out {params.out}"
-        " --settings {params.settings:q} --log {log}"
+        "gf-eval multisite --series {params.interim}/sites --out {params.out}"
+        " --settings {input.settings} --log {log}"
 
 
 rule multisite_figures:
     input:
-        MULTISITE_OUTPUTS,
+        models=MULTISITE_OUTPUTS,
+        settings=settings("config"),
     output:
         FOREST_FILES,
     log:
-        "logs/multisite_figures.log",
+        f"{LOGS}/multisite_figures.log",
     conda:
         "../environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
-        models=lambda wc, input: os.path.dirname(input[0]),
+        models=lambda wc, input: os.path.dirname(input.models[0]),
         out=lambda wc, output: os.path.dirname(output[0]),
+    message:
+        "Drawing the forest plots"
     shell:
         "gf-eval multisite-figures --models {params.models} --out {params.out}"
-        " --settings {params.settings:q} --log {log}"
+        " --settings {input.settings} --log {log}"
 
 
 # Each treated site's own results: its targets table, pre/post and sensitivity analyses and a
 # figure per target, all under disclosure control.
 rule site_targets:
     input:
-        "data/interim/sites/{site}.parquet",
+        series=f"{INTERIM}/sites/{{site}}.parquet",
+        settings=settings("config"),
     output:
-        expand("results/multisite/sites/{{site}}/{file}", file=SITE_FILES),
+        expand("{dir}/sites/{{site}}/{file}", dir=RESULTS, file=SITE_FILES),
     log:
-        "logs/site_targets/{site}.log",
+        f"{LOGS}/site_targets/{{site}}.log",
     conda:
         "../environment.yml"
     params:
         code=CODE,
-        settings=SETTINGS,
         out=lambda wc, output: os.path.dirname(output[0]),
+    message:
+        "Writing treated site {wildcards.site}'s targets"
     shell:
-        "gf-eval site-targets {wildcards.site} --series {input} --out {params.out}"
-        " --settings {params.settings:q} --log {log}"
-
-
-# The multi-site report: pooled estimates, forest plots, each treated site's own results.
-rule multisite_report:
-    input:
-        MULTISITE_OUTPUTS,
-        FOREST_FILES,
-        expand("results/multisite/sites/{site}/{file}", site=TREATED, file=SITE_FILES),
-    output:
-        "results/multisite/report.html",
-    log:
-        "logs/multisite_report.log",
-    conda:
-        "../environment.yml"
-    params:
-        code=CODE,
-        settings=SETTINGS,
-    shell:
-        "gf-eval report --out {output} --settings {params.settings:q} --log {log}"
+        "gf-eval site-targets {wildcards.site} --series {input.series} --out {params.out}"
+        " --settings {input.settings} --log {log}"

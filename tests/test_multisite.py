@@ -104,9 +104,9 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
     run = snakemake(project, "--configfile", "config/small.yaml")
     assert run.returncode == 0, run.stderr[-3000:]
     for site in ("la001", "la002", "la003", "la004", "la005"):
-        assert (project / "data" / "interim" / "sites" / f"{site}.parquet").is_file()
-        assert (project / "results" / "validation" / "sites" / f"{site}.json").is_file()
-        assert (project / "logs" / "sites" / f"{site}.log").is_file()
+        assert (project / "data" / "interim" / "multisite" / "sites" / f"{site}.parquet").is_file()
+        assert (project / "results" / "multisite" / "validation" / "sites" / f"{site}.json").is_file()
+        assert (project / "logs" / "multisite" / "sites" / f"{site}.log").is_file()
     pooled = pd.read_csv(project / "results" / "multisite" / "pooled.csv")
     assert set(pooled["model"]) == {"single-site", "controlled"} and (pooled["sites"] == 2).all()
     assert (project / "results" / "multisite" / "truth_check.csv").is_file()
@@ -139,13 +139,14 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
 def _audit(project, *configs):
     options = [arg for c in configs for arg in ("--config", str(project / c))]
     return subprocess.run([sys.executable, "-m", "gf_eval", "audit", "--root", str(project),
-                           *options], capture_output=True, text=True)  # fmt: skip
+                           "--results", "results/multisite", *options],
+                          capture_output=True, text=True)  # fmt: skip
 
 
 def _check_multisite_audit_trail(project, sites):
     """provenance.json records every site's inputs and seed, the manifest checks with
     sha256sum, and the audit compares against both config files of the run."""
-    prov = json.loads((project / "results" / "provenance.json").read_text())
+    prov = json.loads((project / "results" / "multisite" / "provenance.json").read_text())
     expected = {f"data/raw/panel/{s}/{name}" for s in sites
                 for name in ("marac_cases.csv", "cs_referrals.csv", "truth.json")}  # fmt: skip
     assert expected <= set(prov["inputs"])
@@ -155,14 +156,17 @@ def _check_multisite_audit_trail(project, sites):
     assert prov["sites"]["la002"]["seed"] == truth["seed"]
     assert prov["sites"]["la002"]["intervention_start"] == "2015-11-01"
     assert prov["sites"]["la004"]["intervention_start"] is None
-    check = subprocess.run(["sha256sum", "--quiet", "-c", "results/MANIFEST.sha256"],
+    check = subprocess.run(["sha256sum", "--quiet", "-c", "results/multisite/MANIFEST.sha256"],
                            cwd=project, capture_output=True, text=True)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
-    manifest = (project / "results" / "MANIFEST.sha256").read_text()
+    manifest = (project / "results" / "multisite" / "MANIFEST.sha256").read_text()
     assert "results/multisite/pooled.csv" in manifest
     assert "results/multisite/sites/la001/target_cin_dva.png" in manifest
     both = _audit(project, "config/config.yaml", "config/small.yaml")
     assert both.returncode == 0, both.stderr
+    recorded = _audit(project)  # the config files the run recorded
+    assert recorded.returncode == 0, recorded.stderr
+    assert "config compared: config/config.yaml + config/small.yaml" in recorded.stderr
     alone = _audit(project, "config/config.yaml")  # the panel's config left out
     assert alone.returncode == 1 and "config differs from the run's in: multisite" in alone.stderr
     raw = project / "data" / "raw" / "panel" / "la003" / "cs_referrals.csv"

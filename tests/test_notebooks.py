@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -110,6 +111,7 @@ def test_root_is_the_nearest_folder_with_a_snakefile(tmp_path, monkeypatch):
 
 
 def test_a_missing_output_says_to_run_snakemake(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
     monkeypatch.setenv(explore.ROOT_ENV, str(tmp_path))
     for load in (explore.derived, explore.typed, explore.model_output, explore.published):
         with pytest.raises(FileNotFoundError, match="run `snakemake` first") as err:
@@ -118,8 +120,9 @@ def test_a_missing_output_says_to_run_snakemake(tmp_path, monkeypatch):
 
 
 def test_published_needs_its_sidecar(tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "config", tmp_path / "config")
     monkeypatch.setenv(explore.ROOT_ENV, str(tmp_path))
-    tables = tmp_path / "results" / "tables"
+    tables = tmp_path / "results" / "synthetic" / "tables"
     tables.mkdir(parents=True)
     (tables / "lonely.csv").write_text("label,n\nTotal,10\n")
     with pytest.raises(FileNotFoundError, match=r"lonely\.json"):

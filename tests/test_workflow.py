@@ -33,11 +33,11 @@ def first_run(workflow_project) -> subprocess.CompletedProcess:
 def test_a_bare_snakemake_runs_the_whole_workflow(project, first_run):
     assert first_run.returncode == 0, first_run.stderr[-3000:]
     for name in EXTRACTS:
-        assert (project / "data" / "interim" / f"{name}.parquet").is_file()
-        assert (project / "results" / "validation" / f"{name}.json").is_file()
-        assert (project / "logs" / "validate" / f"{name}.log").is_file()
+        assert (project / "data" / "interim" / "synthetic" / f"{name}.parquet").is_file()
+        assert (project / "results" / "synthetic" / "validation" / f"{name}.json").is_file()
+        assert (project / "logs" / "synthetic" / "validate" / f"{name}.log").is_file()
     assert (project / "data" / "raw" / "synthetic" / "truth.json").is_file()
-    marac = pd.read_parquet(project / "data" / "interim" / "marac_cases.parquet")
+    marac = pd.read_parquet(project / "data" / "interim" / "synthetic" / "marac_cases.parquet")
     assert 0 < len(marac) < 1500  # scale 0.3 of a few hundred a year over six years
 
 
@@ -58,15 +58,16 @@ def test_real_extracts_folder_is_used_and_failures_stop_downstream(tmp_path, set
     result = snakemake(project, "--config", "extracts=data/raw/elsewhere")
     out = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Error in rule validate" in out and "logs/validate/cs_children.log" in out
+    assert "Error in rule validate" in out and "logs/elsewhere/validate/cs_children.log" in out
     assert "column ethnicity: value not in the code list: 1 row fails (first rows: 3)" in (
-        project / "logs" / "validate" / "cs_children.log"
+        project / "logs" / "elsewhere" / "validate" / "cs_children.log"
     ).read_text()
     # Nothing downstream of the failed table ran, and the generator did not run at all.
     for child in ("cs_children", "cs_referrals", "cs_looked_after", "casework"):
-        assert not (project / "data" / "interim" / f"{child}.parquet").exists()
+        assert not (project / "data" / "interim" / "elsewhere" / f"{child}.parquet").exists()
     assert not (project / "data" / "raw" / "synthetic").exists()
-    report = (project / "results" / "validation" / "cs_children.json").read_text()
+    assert not (project / "data" / "interim" / "synthetic").exists()
+    report = (project / "results" / "elsewhere" / "validation" / "cs_children.json").read_text()
     assert '"valid": false' in report
 
 

@@ -12,11 +12,26 @@ log = logging.getLogger("gf_eval")
 
 
 def _setup_logging(path: str | None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    # The terminal gets a line a step; the log file also gets each file written.
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.INFO)
+    handlers: list[logging.Handler] = [console]
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)
+    logging.basicConfig(level=logging.DEBUG, format="%(message)s", handlers=handlers, force=True)
+    for noisy in ("matplotlib", "PIL", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _wrote(paths, prefix: str = "") -> None:
+    """Each file written (log file only), then one line for the terminal."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        log.debug("%swrote %s", prefix, path)
+    folders = sorted({p.parent.as_posix() for p in paths})
+    log.info("%swrote %d file%s in %s", prefix, len(paths), "" if len(paths) == 1 else "s",
+             ", ".join(folders))  # fmt: skip
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -24,14 +39,13 @@ def _synth(args: argparse.Namespace) -> int:
     from gf_eval.config import load_config, synth_settings
 
     if args.settings:
-        settings = json.loads(args.settings)
+        settings = _json_arg(args.settings, "--settings")
     else:
         settings = json.loads(synth_settings(load_config(args.config)))
     log.info("generating synthetic extracts (scenario %s, seed %s, scale %s)",
              settings["synthetic"]["scenario"], settings["seed"], settings["synthetic"]["scale"])
     tables, truth = synth.generate(settings)
-    for path in synth.write(tables, truth, args.out):
-        log.info("wrote %s", path)
+    _wrote(synth.write(tables, truth, args.out))
     return 0
 
 
@@ -49,7 +63,7 @@ def _validate(args: argparse.Namespace) -> int:
     parents = dict(args.parent)
     calendar = Calendar.from_config(load_config(args.config)) if args.config else None
     if args.calendar:
-        calendar = Calendar.from_config({"calendar": json.loads(args.calendar)})
+        calendar = Calendar.from_config({"calendar": _json_arg(args.calendar, "--calendar")})
     try:
         report = validation.run(args.extract, args.raw, args.out, args.report, parents, calendar)
     except validation.ValidationFailed as err:
@@ -79,16 +93,17 @@ def _its(args: argparse.Namespace) -> int:
             values = {str(v): v for v in data[args.group].unique()}
             treated = values.get(treated, treated)
         model = ITS(
-            data, args.outcome, args.time, _number(args.start), family=args.family,
+            data, args.outcome, args.time, _number(args.start, "--start"), family=args.family,
             offset=args.offset, trials=args.trials, season=args.season, period=args.period,
             harmonics=args.harmonics if args.season and not args.season_dummies else 0,
             season_dummies=args.season_dummies, covariates=args.covariate,
             slope_change=not args.no_slope_change, group=args.group, treated=treated,
             exclude=args.exclude, slope_origin=None if args.slope_origin is None
-            else _number(args.slope_origin),
+            else _number(args.slope_origin, "--slope-origin"), allow_gaps=args.allow_gaps,
         )  # fmt: skip
+        placebo_starts = [_number(p, "--placebo") for p in args.placebo]
         result = model.fit(se=args.se, lags=args.lags)
-        placebo = model.placebo([_number(p) for p in args.placebo], se=args.se, lags=args.lags)
+        placebo = model.placebo(placebo_starts, se=args.se, lags=args.lags)
     except ITSInputError as err:
         log.error("gf-eval its: %s: %s", args.data, err)
         return 2
@@ -103,13 +118,30 @@ def _its(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_arg(text: str, option: str):
+    """An option's JSON: the text itself, or the file it names (as the Snakefile passes it)."""
+    from gf_eval.config import ConfigError
+
+    if not text.lstrip().startswith(("{", "[")):
+        try:
+            text = Path(text).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{option} {text}: cannot read the settings file: "
+                              f"{err.strerror}") from None  # fmt: skip
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise ConfigError(f"{option}: not valid JSON ({err})") from None
+
+
 def _config(args: argparse.Namespace) -> dict:
-    """The workflow config: --settings JSON (as the Snakefile passes it) or a --config file."""
+    """The workflow config: --settings (JSON, or the settings file the Snakefile writes) or a
+    --config file."""
     from gf_eval.config import load_config, validate_config
 
     if args.settings:
-        config = json.loads(args.settings)
-        validate_config(config, source="--settings")
+        config = _json_arg(args.settings, "--settings")
+        validate_config(config, source=args.settings if len(args.settings) < 200 else "--settings")
         return config
     return load_config(args.config)
 
@@ -117,26 +149,26 @@ def _config(args: argparse.Namespace) -> dict:
 def _derive(args: argparse.Namespace) -> int:
     from gf_eval import derive
 
-    for path in derive.run(args.interim, args.out, _config(args)):
-        log.info("wrote %s", path)
+    _wrote(derive.run(args.interim, args.out, _config(args)))
     return 0
 
 
 def _models(args: argparse.Namespace) -> int:
     from gf_eval.analysis import write_models
 
-    for path in write_models(args.series, args.out, _config(args), args.truth):
-        log.info("wrote %s", path)
+    _wrote(write_models(args.series, args.out, _config(args), args.truth))
     return 0
 
 
 def _appendix(args: argparse.Namespace) -> int:
     from gf_eval import appendix
 
-    paths = appendix.write(args.part, args.derived, args.interim, args.models, args.tables,
-                           args.figures, _config(args))  # fmt: skip
-    for path in paths:
-        log.info("wrote %s", path)
+    interim, results = Path(args.interim), Path(args.results)
+    paths = appendix.write(args.part, args.derived or interim / "derived", interim,
+                           args.models or results / "working" / "models",
+                           args.tables or results / "tables", args.figures or results / "figures",
+                           _config(args))  # fmt: skip
+    _wrote(paths)
     return 0
 
 
@@ -150,15 +182,17 @@ def _report(args: argparse.Namespace) -> int:
 def _provenance(args: argparse.Namespace) -> int:
     from gf_eval.report import provenance
 
-    for path in provenance.write(args.root, _config(args)):
-        log.info("wrote %s", path)
+    run = _json_arg(args.run, "--run") if args.run else None
+    _wrote(provenance.write(args.root, _config(args), run))
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
     from gf_eval.report import provenance
 
-    problems = provenance.audit(args.root, args.config)
+    problems, notes = provenance.audit(args.root, args.results, args.config)
+    for note in notes:
+        log.info("%s", note)
     if problems:
         for problem in problems:
             log.error("%s", problem)
@@ -208,8 +242,7 @@ def _site_targets(args: argparse.Namespace) -> int:
     paths = write_tables(tables, args.out, config)
     for figure in targets_tables.figures(series, fits, config, site=args.site):
         paths += write_figure(figure, args.out, source_note(config))
-    for path in paths:
-        log.info("site %s: wrote %s", args.site, path)
+    _wrote(paths, f"site {args.site}: ")
     return 0
 
 
@@ -221,8 +254,7 @@ def _multisite(args: argparse.Namespace) -> int:
     sites = multisite_sites(config)
     starts = {name: info["intervention_start"] for name, info in sites.items()}
     synthetic = all(info["settings"] is not None for info in sites.values())
-    for path in multisite.write(args.series, starts, args.out, config, synthetic):
-        log.info("wrote %s", path)
+    _wrote(multisite.write(args.series, starts, args.out, config, synthetic))
     return 0
 
 
@@ -235,17 +267,26 @@ def _multisite_figures(args: argparse.Namespace) -> int:
     config = _config(args)
     estimates = pd.read_csv(Path(args.models) / "site_estimates.csv")
     pooled = pd.read_csv(Path(args.models) / "pooled.csv")
+    paths = []
     for figure in multisite_figures.figures(estimates, pooled, config):
-        for path in write_figure(figure, args.out, source_note(config)):
-            log.info("wrote %s", path)
+        paths += write_figure(figure, args.out, source_note(config))
+    _wrote(paths)
     return 0
 
 
-def _number(text: str) -> float:
+def _number(text: str, option: str) -> float:
+    """A finite number from the command line (as an int when whole), or an ITSInputError,
+    which `_its` reports in one line with exit status 2."""
+    import math
+
+    from gf_eval.stats.its import ITSInputError
+
     try:
         value = float(text)
     except ValueError:
-        raise SystemExit(f"gf-eval its: {text!r} is not a number") from None
+        value = float("nan")
+    if not math.isfinite(value):
+        raise ITSInputError(f"{option} {text!r} is not a number (a value of the time column)")
     return int(value) if value.is_integer() else value
 
 
@@ -275,14 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("derive", help="derive the cases, episodes, series and cohorts")
-    p.add_argument("--interim", default="data/interim", help="folder of the typed tables")
-    p.add_argument("--out", default="data/interim/derived", help="output folder")
+    p.add_argument("--interim", default="data/interim/synthetic", help="folder of the typed tables")
+    p.add_argument("--out", default="data/interim/synthetic/derived", help="output folder")
     _config_options(p)
     p.set_defaults(func=_derive)
 
     p = sub.add_parser("models", help="fit the targets' primary and sensitivity models")
-    p.add_argument("--series", default="data/interim/derived/monthly_series.parquet")
-    p.add_argument("--out", default="results/working/models", help="output folder")
+    p.add_argument("--series", default="data/interim/synthetic/derived/monthly_series.parquet")
+    p.add_argument("--out", default="results/synthetic/working/models", help="output folder")
     p.add_argument("--truth", help="the synthetic generator's truth.json, to compare with")
     _config_options(p)
     p.set_defaults(func=_models)
@@ -290,31 +331,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("appendix", help="write one part's published tables and figures")
     p.add_argument("part", choices=["targets", "5", "6", "7", "8"],
                    help="the targets, or appendix 5, 6, 7 or 8")
-    p.add_argument("--derived", default="data/interim/derived", help="derived tables folder")
-    p.add_argument("--interim", default="data/interim", help="typed tables folder")
-    p.add_argument("--models", default="results/working/models", help="model outputs folder")
-    p.add_argument("--tables", default="results/tables", help="published tables folder")
-    p.add_argument("--figures", default="results/figures", help="published figures folder")
+    p.add_argument("--interim", default="data/interim/synthetic", help="typed tables folder")
+    p.add_argument("--results", default="results/synthetic",
+                   help="the source's results folder: models in working/models, tables and "
+                   "figures written to tables/ and figures/")
+    p.add_argument("--derived", help="derived tables folder (default: <interim>/derived)")
+    p.add_argument("--models", help="model outputs folder (default: <results>/working/models)")
+    p.add_argument("--tables", help="published tables folder (default: <results>/tables)")
+    p.add_argument("--figures", help="published figures folder (default: <results>/figures)")
     _config_options(p)
     p.set_defaults(func=_appendix)
 
     p = sub.add_parser("report", help="write the self-contained HTML report")
     p.add_argument("--root", default=".", help="the project folder")
-    p.add_argument("--out", default="results/report.html", help="the report file")
+    p.add_argument("--out", default="results/synthetic/report.html", help="the report file")
     _config_options(p)
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("provenance", help="write results/provenance.json and the manifest")
+    p = sub.add_parser("provenance", help="write the run's provenance.json and its manifest")
     p.add_argument("--root", default=".", help="the project folder")
+    p.add_argument("--run", help="how the run was configured: JSON or its file (config files "
+                   "and command-line overrides)")
     _config_options(p)
     p.set_defaults(func=_provenance)
 
     p = sub.add_parser("audit", help="re-verify a results folder against its manifest, the raw "
                        "inputs, the config and the code")  # fmt: skip
-    p.add_argument("--root", default=".", help="the project folder holding results/")
+    p.add_argument("--root", default=".", help="the project folder")
+    p.add_argument("--results", default="results/synthetic",
+                   help="the run's results folder, relative to --root (default: "
+                   "results/synthetic; results/<folder name> for real extracts)")
     p.add_argument("--config", action="append",
-                   help="config to compare with (default: <root>/config/config.yaml); give it "
-                   "again for each --configfile of the run, e.g. config/multisite.yaml")
+                   help="config files to compare with, in order (default: the files the run "
+                   "recorded); the run's command-line overrides are applied on top")
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_audit)
 
@@ -334,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_site_targets)
 
     p = sub.add_parser("multisite", help="single-site, controlled and pooled models of all sites")
-    p.add_argument("--series", default="data/interim/sites", help="folder of <site>.parquet")
+    p.add_argument("--series", default="data/interim/multisite/sites", help="folder of <site>.parquet")
     p.add_argument("--out", default="results/multisite", help="output folder")
     _config_options(p)
     p.set_defaults(func=_multisite)
@@ -349,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("its", help="fit an interrupted time series to any CSV and print it")
     p.add_argument("data", help="a CSV with one row per period (and per series with --group)")
     p.add_argument("--outcome", required=True, help="the outcome column")
-    p.add_argument("--time", required=True, help="the numeric, equally spaced time column")
+    p.add_argument("--time", required=True, help="the numeric, equally spaced time column "
+                   "(one row per period and series)")
     p.add_argument("--start", required=True, help="the time value of the first post period")
     p.add_argument("--family", default="gaussian",
                    choices=["gaussian", "poisson", "quasipoisson", "negbin", "binomial"])
@@ -368,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group", help="the series column, for a controlled ITS")
     p.add_argument("--treated", help="the treated series' value in --group")
     p.add_argument("--exclude", type=int, default=0, help="phase-in periods left out from start")
+    p.add_argument("--allow-gaps", action="store_true", help="accept missing periods in the "
+                   "time column (times a whole number of steps apart)")
     p.add_argument("--placebo", nargs="*", default=[], help="placebo start times (pre-period)")
     p.add_argument("--json", help="also write the results as JSON (link scale)")
     p.set_defaults(func=_its)

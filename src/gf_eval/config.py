@@ -74,7 +74,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG, overrides: dict | None = None
     return config
 
 
-def load_configs(paths: list[str | Path]) -> dict:
+def load_configs(paths: list[str | Path], validate: bool = True) -> dict:
     """Several YAML configs merged in order, as `snakemake --configfile` merges them onto
     the Snakefile's own: a later file's mappings update the earlier ones' key by key."""
     config: dict = {}
@@ -82,15 +82,16 @@ def load_configs(paths: list[str | Path]) -> dict:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         with path.open(encoding="utf-8") as fh:
-            _merge(config, yaml.safe_load(fh) or {})
-    validate_config(config, source=" + ".join(map(str, paths)))
+            merge_config(config, yaml.safe_load(fh) or {})
+    if validate:
+        validate_config(config, source=" + ".join(map(str, paths)))
     return config
 
 
-def _merge(base: dict, update: dict) -> None:
+def merge_config(base: dict, update: dict) -> None:
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            merge_config(base[key], value)
         else:
             base[key] = value
 
@@ -174,3 +175,27 @@ def synth_settings(config: dict) -> str:
 def extract_dir(config: dict) -> str:
     """The folder the workflow reads extracts from."""
     return SYNTHETIC_DIR if config["extracts"] == SYNTHETIC else config["extracts"].rstrip("/")
+
+
+MULTISITE = "multisite"
+
+
+def source_name(config: dict) -> str:
+    """The name of the run's extract source, which names its own output trees: "synthetic"
+    for the embedded generator, "multisite" for a run over many sites, else the name of the
+    extract folder (data/raw/doncaster gives "doncaster")."""
+    if (config.get("multisite") or {}).get("sites") or (config.get("multisite") or {}).get("panel"):
+        return MULTISITE
+    if config["extracts"] == SYNTHETIC:
+        return SYNTHETIC
+    return Path(config["extracts"].rstrip("/")).name
+
+
+def interim_dir(config: dict) -> str:
+    """Where the source's typed and derived tables go: data/interim/<source>."""
+    return f"data/interim/{source_name(config)}"
+
+
+def results_dir(config: dict) -> str:
+    """Where the source's results go: results/<source> (tables, figures, report, audit)."""
+    return f"results/{source_name(config)}"

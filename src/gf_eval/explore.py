@@ -2,6 +2,9 @@
 
 The project folder is $GF_EVAL_ROOT when set, else the nearest folder at or above the current
 directory that holds a Snakefile, so a notebook runs the same from notebooks/ or the root.
+The outputs read are those of the config's extract source (data/interim/<source>/ and
+results/<source>/); $GF_EVAL_EXTRACTS names another source's folder, as `snakemake --config
+extracts=...` did.
 Everything here only reads what a finished `snakemake` run wrote; nothing is recomputed.
 
     from gf_eval import explore
@@ -18,13 +21,11 @@ from pathlib import Path
 import pandas as pd
 
 from gf_eval.appendix.publish import read_published
-from gf_eval.config import SYNTHETIC, SYNTHETIC_DIR, Calendar, load_config
+from gf_eval.config import (SYNTHETIC, SYNTHETIC_DIR, Calendar, interim_dir, load_config,
+                            results_dir)  # fmt: skip
 
 ROOT_ENV = "GF_EVAL_ROOT"
-INTERIM = Path("data", "interim")
-DERIVED = INTERIM / "derived"
-MODELS = Path("results", "working", "models")
-TABLES = Path("results", "tables")
+EXTRACTS_ENV = "GF_EVAL_EXTRACTS"
 
 
 def root() -> Path:
@@ -61,8 +62,18 @@ def _existing(relative: Path, *companions: str) -> Path:
 
 
 def config() -> dict:
-    """The project's validated config (config/config.yaml)."""
-    return load_config(root() / "config" / "config.yaml")
+    """The project's validated config (config/config.yaml), with extracts=$GF_EVAL_EXTRACTS
+    when that is set."""
+    overrides = {"extracts": os.environ[EXTRACTS_ENV]} if os.environ.get(EXTRACTS_ENV) else None
+    return load_config(root() / "config" / "config.yaml", overrides)
+
+
+def _interim() -> Path:
+    return Path(interim_dir(config()))
+
+
+def _results() -> Path:
+    return Path(results_dir(config()))
 
 
 def calendar() -> Calendar:
@@ -71,24 +82,25 @@ def calendar() -> Calendar:
 
 
 def typed(name: str) -> pd.DataFrame:
-    """A validated extract, data/interim/<name>.parquet (e.g. "casework", "cs_referrals")."""
-    return pd.read_parquet(_existing(INTERIM / f"{name}.parquet"))
+    """A validated extract, data/interim/<source>/<name>.parquet (e.g. "casework")."""
+    return pd.read_parquet(_existing(_interim() / f"{name}.parquet"))
 
 
 def derived(name: str) -> pd.DataFrame:
-    """A derived table, data/interim/derived/<name>.parquet (docs/derived_data.md)."""
-    return pd.read_parquet(_existing(DERIVED / f"{name}.parquet"))
+    """A derived table, data/interim/<source>/derived/<name>.parquet (docs/derived_data.md)."""
+    return pd.read_parquet(_existing(_interim() / "derived" / f"{name}.parquet"))
 
 
 def model_output(name: str) -> pd.DataFrame:
-    """A working model output, results/working/models/<name>.csv: not for publication."""
-    return pd.read_csv(_existing(MODELS / f"{name}.csv"))
+    """A working model output, results/<source>/working/models/<name>.csv: not for
+    publication."""
+    return pd.read_csv(_existing(_results() / "working" / "models" / f"{name}.csv"))
 
 
 def published(name: str):
     """A published table as (frame, spec, meta): the CSV as written (all text, with the
     disclosure symbols), its disclosure spec and its JSON sidecar."""
-    return read_published(_existing(TABLES / f"{name}.csv", ".json"))
+    return read_published(_existing(_results() / "tables" / f"{name}.csv", ".json"))
 
 
 def truth() -> dict | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from gf_eval import appendix
-from gf_eval.config import SYNTHETIC
+from gf_eval.config import SYNTHETIC, results_dir
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
 from gf_eval.report.provenance import config_sha256
@@ -121,10 +121,10 @@ def _source(root: Path, config: dict) -> str:
             f"<th class='label'>sha256</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-def _validation(root: Path) -> str:
+def _validation(results: Path) -> str:
     rows = []
     for name in EXTRACTS:
-        rep = json.loads((root / "results" / "validation" / f"{name}.json").read_text())
+        rep = json.loads((results / "validation" / f"{name}.json").read_text())
         rows.append(
             f"<tr><td class='label'>{_esc(name)}</td><td>{rep['rows']}</td>"
             f"<td class='label'>{'valid' if rep['valid'] else 'FAILED'}</td>"
@@ -141,8 +141,8 @@ def _checksums_and_legend(config: dict) -> str:
 
     return f"""<p class="source">Config sha256 <code>{config_sha256(config)}</code>; package
 checksum <code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit trail is in
-results/provenance.json and results/MANIFEST.sha256 (<code>gf-eval audit</code>, with every
-config file of the run).</p>
+{results_dir(config)}/provenance.json and {results_dir(config)}/MANIFEST.sha256
+(<code>gf-eval audit --results {results_dir(config)}</code>).</p>
 <p class="source">Published tables follow disclosure control: <b>c</b> a count from 1 to
 {config['disclosure']['threshold']} or a count suppressed to protect one; <b>:</b> not
 available; <b>z</b> not applicable.</p>"""
@@ -151,8 +151,9 @@ available; <b>z</b> not applicable.</p>"""
 def build(root: str | Path, config: dict) -> str:
     """The report's HTML from the files the workflow wrote under `root`."""
     root = Path(root)
-    tables, figures = root / "results" / "tables", root / "results" / "figures"
-    models = root / "results" / "working" / "models"
+    results = root / results_dir(config)
+    tables, figures = results / "tables", results / "figures"
+    models = results / "working" / "models"
     parts = []
     for part in appendix.PARTS:
         module = appendix._module(part)
@@ -179,9 +180,9 @@ def build(root: str | Path, config: dict) -> str:
 {_table_section(tables, "targets")}
 {"".join(parts)}
 <h2 id="checks">Validation reports and model diagnostics</h2>
-<h3>Validation of the extracts</h3>{_validation(root)}
+<h3>Validation of the extracts</h3>{_validation(results)}
 <p class="caption">Each file was checked against its schema (docs/data_dictionary.md); the full
-reports are in results/validation/.</p>
+reports are in {results_dir(config)}/validation/.</p>
 {truth}
 <h3>Primary models: summaries and residual diagnostics</h3>
 <pre>{_esc(summaries)}</pre>
@@ -206,7 +207,8 @@ def _sites_source(config: dict, sites: dict[str, dict]) -> str:
                        f"{_esc(info['intervention_start'] or 'comparison')}</td></tr>"
                        for s, info in sites.items())  # fmt: skip
         return (f"<p><b>Data source: the extracts of {len(sites)} sites</b> ({len(treated)} "
-                "treated); the sha256 of every file is in results/provenance.json.</p><table>"
+                f"treated); the sha256 of every file is in {results_dir(config)}/provenance.json.</p>"
+                "<table>"
                 "<thead><tr><th class='label'>site</th><th class='label'>extracts</th>"
                 f"<th class='label'>programme start</th></tr></thead><tbody>{rows}</tbody></table>")
     panel = config["multisite"]["panel"]
@@ -217,10 +219,10 @@ def _sites_source(config: dict, sites: dict[str, dict]) -> str:
             f"{panel['stagger_months']} month(s) apart; not real records.</p>")  # fmt: skip
 
 
-def _sites_validation(root: Path, sites: dict[str, dict]) -> str:
+def _sites_validation(results: Path, sites: dict[str, dict]) -> str:
     rows = []
     for site in sites:
-        reports = json.loads((root / "results" / "validation" / "sites" / f"{site}.json")
+        reports = json.loads((results / "validation" / "sites" / f"{site}.json")
                              .read_text(encoding="utf-8"))  # fmt: skip
         valid = all(r["valid"] for r in reports)
         rows.append(f"<tr><td class='label'>{_esc(site)}</td><td>{len(reports)}</td>"
@@ -240,7 +242,7 @@ def build_multisite(root: str | Path, config: dict) -> str:
     from gf_eval.derive.site import multisite_sites
 
     root = Path(root)
-    out = root / "results" / "multisite"
+    out = root / results_dir(config)
     sites = multisite_sites(config)
     horizon = config["multisite"]["horizon_months"]
     treated = [s for s, info in sites.items() if info["intervention_start"]]
@@ -283,9 +285,9 @@ interrupted time series; controlled: against the comparison sites pooled into on
 inputs of the pooling), the p-value and the months fitted.</p>
 {_working_table(out / "site_estimates.csv")}
 {"".join(per_site)}
-<h2 id="checks">Validation of every site</h2>{_sites_validation(root, sites)}
+<h2 id="checks">Validation of every site</h2>{_sites_validation(out, sites)}
 <p class="caption">Each site's series extracts were checked against their schemas
-(docs/data_dictionary.md); the full reports are in results/validation/sites/.</p>
+(docs/data_dictionary.md); the full reports are in {results_dir(config)}/validation/sites/.</p>
 </body></html>
 """
 

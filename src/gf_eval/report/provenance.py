@@ -1,10 +1,13 @@
 """Provenance, the manifest of outputs, and the audit of a results folder.
 
-`results/provenance.json` records what made the outputs: the git commit (and whether the tree
-was dirty), the package versions, the config and its hash, the sha256 of every raw input, the
-seeds, and checksums of the code. `results/MANIFEST.sha256` lists every output file in the
-format of `sha256sum`, so `sha256sum -c results/MANIFEST.sha256` checks it from the project
-root. Neither holds the time of the run: the same inputs, config and code give the same bytes.
+Each extract source has its own output trees, data/interim/<source>/ and results/<source>/.
+`results/<source>/provenance.json` records what made the outputs: the git commit (and whether
+the tree was dirty), the package versions, the effective config and its hash, the config files
+and command-line overrides it was made from, the sha256 of every raw input, the seeds, and
+checksums of the code. `results/<source>/MANIFEST.sha256` lists every output file of the source
+in the format of `sha256sum`, so `sha256sum -c results/<source>/MANIFEST.sha256` checks it from
+the project root. Neither holds the time of the run: the same inputs, config and code give the
+same bytes.
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from gf_eval.config import SYNTHETIC, extract_dir, load_configs
+from gf_eval.config import (SYNTHETIC, ConfigError, extract_dir, interim_dir, load_configs,
+                            merge_config, results_dir, validate_config)  # fmt: skip
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
 
 PACKAGES = ("gf-eval", "pandas", "numpy", "statsmodels", "scipy", "pandera", "snakemake",
             "matplotlib", "pyarrow", "pyyaml", "jsonschema")  # fmt: skip
-# Output folders the manifest covers, relative to the project root.
-OUTPUT_DIRS = ("data/interim", "results")
-MANIFEST = "results/MANIFEST.sha256"
-PROVENANCE = "results/provenance.json"
+MANIFEST = "MANIFEST.sha256"
+PROVENANCE = "provenance.json"
+
+
+def output_dirs(config: dict) -> tuple[str, str]:
+    """The source's output folders the manifest covers, relative to the project root."""
+    return interim_dir(config), results_dir(config)
 
 
 def config_sha256(config: dict) -> str:
@@ -87,9 +94,10 @@ def code_checksums(root: Path) -> dict[str, str]:
             "Snakefile": sha256(root / "Snakefile")}  # fmt: skip
 
 
-def provenance(root: str | Path, config: dict) -> dict:
+def provenance(root: str | Path, config: dict, run: dict | None = None) -> dict:
     root = Path(root)
     return {
+        "run": run or {"config_files": ["config/config.yaml"], "overrides": {}},
         "git": _git(root),
         "python": platform.python_version(),
         "packages": _versions(),
@@ -111,9 +119,9 @@ def _sites(config: dict) -> dict[str, dict]:
             for site, info in multisite_sites(config).items()}  # fmt: skip
 
 
-def manifest_lines(root: Path, skip: tuple[str, ...] = (MANIFEST,)) -> list[str]:
+def manifest_lines(root: Path, folders: tuple[str, ...], skip: tuple[str, ...] = ()) -> list[str]:
     lines = []
-    for folder in OUTPUT_DIRS:
+    for folder in folders:
         for path in sorted((root / folder).rglob("*")):
             rel = path.relative_to(root).as_posix()
             # README.md files are the repository's own, not outputs; dot files are temporary.
@@ -123,29 +131,44 @@ def manifest_lines(root: Path, skip: tuple[str, ...] = (MANIFEST,)) -> list[str]
     return sorted(lines, key=lambda line: line.split("  ", 1)[1])
 
 
-def write(root: str | Path, config: dict) -> list[Path]:
-    """Write provenance.json, then the manifest of every output (provenance included)."""
+def write(root: str | Path, config: dict, run: dict | None = None) -> list[Path]:
+    """Write provenance.json, then the manifest of every output of the run's source
+    (provenance included)."""
     root = Path(root)
-    write_text(root / PROVENANCE, json.dumps(provenance(root, config), indent=2,
-                                             sort_keys=True) + "\n")  # fmt: skip
-    write_text(root / MANIFEST, "\n".join(manifest_lines(root)) + "\n")
-    return [root / PROVENANCE, root / MANIFEST]
+    results = root / results_dir(config)
+    write_text(results / PROVENANCE, json.dumps(provenance(root, config, run), indent=2,
+                                                sort_keys=True) + "\n")  # fmt: skip
+    manifest = results / MANIFEST
+    lines = manifest_lines(root, output_dirs(config), skip=(f"{results_dir(config)}/{MANIFEST}",))
+    write_text(manifest, "\n".join(lines) + "\n")
+    return [results / PROVENANCE, manifest]
 
 
-def audit(root: str | Path, config_paths: list[str | Path] | None = None) -> list[str]:
-    """Differences between a results folder and its manifest, the current raw inputs, config
-    and code; an empty list means everything still matches. `config_paths` are merged in
-    order, as Snakemake merges its config files (default: <root>/config/config.yaml)."""
+def audit(root: str | Path, results: str | Path = "results/synthetic",
+          config_paths: list[str | Path] | None = None) -> tuple[list[str], list[str]]:
+    """(differences, notes) between a run's results folder and its manifest, the current raw
+    inputs, config and code; no differences means everything still matches.
+
+    The config compared with is the run's own: its config files (or `config_paths`), merged
+    in order as Snakemake merges them, with the run's command-line overrides applied on top.
+    """
     root = Path(root)
+    folder = root / results
     problems: list[str] = []
-    manifest, prov_path = root / MANIFEST, root / PROVENANCE
+    notes: list[str] = []
+    manifest, prov_path = folder / MANIFEST, folder / PROVENANCE
     if not manifest.is_file() or not prov_path.is_file():
-        return [f"{MANIFEST} or {PROVENANCE} not found under {root}: run `snakemake` first"]
+        return [f"{MANIFEST} or {PROVENANCE} not found in {folder}: run `snakemake` first, or "
+                "name the run's folder with --results"], notes  # fmt: skip
+    prov = json.loads(prov_path.read_text(encoding="utf-8"))
+    run = prov.get("run") or {"config_files": ["config/config.yaml"], "overrides": {}}
     listed = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
         digest, _, rel = line.partition("  ")
         listed[rel] = digest
-    current = dict(reversed(line.split("  ", 1)) for line in manifest_lines(root))
+    skip = (Path(results, MANIFEST).as_posix(),)
+    current = dict(reversed(line.split("  ", 1))
+                   for line in manifest_lines(root, output_dirs(prov["config"]), skip))  # fmt: skip
     for rel, digest in listed.items():
         if rel not in current:
             problems.append(f"missing output: {rel}")
@@ -153,14 +176,23 @@ def audit(root: str | Path, config_paths: list[str | Path] | None = None) -> lis
             problems.append(f"output changed since the run: {rel}")
     problems += [f"output not in the manifest: {rel}" for rel in current if rel not in listed]
 
-    prov = json.loads(prov_path.read_text(encoding="utf-8"))
     for rel, digest in prov["inputs"].items():
         path = root / rel
         if not path.is_file():
             problems.append(f"raw input missing: {rel}")
         elif sha256(path) != digest:
             problems.append(f"raw input changed since the run: {rel}")
-    config = load_configs(config_paths or [root / "config" / "config.yaml"])
+    files = [str(p) for p in config_paths] if config_paths else run["config_files"]
+    config = load_configs([p if Path(p).is_absolute() else root / p for p in files],
+                          validate=False)  # fmt: skip
+    merge_config(config, run["overrides"])
+    try:
+        validate_config(config, source=" + ".join(files))
+    except ConfigError as err:
+        problems.append(str(err))
+    notes.append(f"config compared: {' + '.join(files)}"
+                 + (f", with the run's command-line overrides of {', '.join(sorted(run['overrides']))}"
+                    if run["overrides"] else ""))  # fmt: skip
     if config_sha256(config) != prov["config_sha256"]:
         keys = sorted(k for k in set(config) | set(prov["config"])
                       if config.get(k) != prov["config"].get(k))  # fmt: skip
@@ -168,4 +200,4 @@ def audit(root: str | Path, config_paths: list[str | Path] | None = None) -> lis
     for name, digest in code_checksums(root).items():
         if prov["code"].get(name) != digest:
             problems.append(f"code differs from the run's: {name}")
-    return problems
+    return problems, notes

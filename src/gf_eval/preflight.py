@@ -1,0 +1,234 @@
+"""What the Snakefile needs before any job starts: the command-line overrides typed as the
+config schema says, the extract folder checked, the run's settings files, and stale locks of a
+killed run cleared. Light on purpose: only the standard library and PyYAML, so that building
+the workflow stays cheap."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from gf_eval.config import (CONFIG_SCHEMA, SYNTHETIC, ConfigError, extract_dir, results_dir,
+                            source_name)  # fmt: skip
+from gf_eval.extracts import EXTRACTS
+
+SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def typed_overrides(overrides: dict, schema: dict | None = None) -> dict:
+    """`snakemake --config` values typed as the schema says.
+
+    Snakemake reads `--config key=value` with YAML's base loader, so every value nested in a
+    mapping (`--config synthetic='{scale: 0.05}'`) arrives as a string. A string is turned into
+    a number, boolean or null only where the schema allows that type and not a string, so that
+    `scenario: "null"` or a date stays as written.
+    """
+    if schema is None:
+        schema = yaml.safe_load(CONFIG_SCHEMA.read_text(encoding="utf-8"))
+    return _typed(overrides, schema, schema)
+
+
+def _resolve(node: dict, root: dict) -> dict:
+    """A schema node with its local $ref (#/...) followed."""
+    ref = node.get("$ref", "") if isinstance(node, dict) else ""
+    if not ref.startswith("#/"):
+        return node if isinstance(node, dict) else {}
+    target = root
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return {**_resolve(target, root), **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def _property(node: dict, key: str, root: dict) -> dict:
+    props = node.get("properties", {})
+    if key in props:
+        return _resolve(props[key], root)
+    extra = node.get("additionalProperties")
+    return _resolve(extra, root) if isinstance(extra, dict) else {}
+
+
+def _types(node: dict, root: dict) -> set[str]:
+    kind = node.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    for key in ("anyOf", "oneOf"):
+        for option in node.get(key, []):
+            kinds |= _types(_resolve(option, root), root)
+    if "enum" in node:
+        kinds |= {_json_type(v) for v in node["enum"]}
+    return kinds
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string"
+
+
+def _typed(value, node: dict, root: dict):
+    node = _resolve(node, root)
+    if isinstance(value, dict):
+        return {k: _typed(v, _property(node, k, root), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v, node.get("items", {}), root) for v in value]
+    if not isinstance(value, str):
+        return value
+    kinds = _types(node, root)
+    if not kinds or "string" in kinds:
+        return value
+    if "null" in kinds and value in ("null", "~", ""):
+        return None
+    if "boolean" in kinds and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if kinds & {"integer", "number"}:
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # left for the schema to refuse, naming the key
+        if "integer" in kinds and number.is_integer() and "number" not in kinds:
+            return int(number)
+        return int(number) if number.is_integer() and "." not in value.lower() \
+            and "e" not in value.lower() else number
+    return value
+
+
+def check_extracts(config: dict, root: str | Path = ".") -> None:
+    """Refuse, before any job starts, a run whose extracts are missing or whose source name
+    would mix its outputs with another folder's. The message names the folder and each
+    missing file."""
+    from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
+
+    root = Path(root)
+    sites = multisite_sites(config)
+    if sites:
+        folders = {info["extracts"]: [EXTRACTS[e].filename for e in SERIES_EXTRACTS]
+                   for info in sites.values() if info["settings"] is None}  # fmt: skip
+    elif config["extracts"] == SYNTHETIC:
+        folders = {}
+    else:
+        folders = {extract_dir(config): [e.filename for e in EXTRACTS.values()]}
+    problems = []
+    for folder, files in folders.items():
+        if not (root / folder).is_dir():
+            problems.append(f"extract folder {folder} does not exist (expected the files "
+                            f"{', '.join(files)})")  # fmt: skip
+            continue
+        missing = [f for f in files if not (root / folder / f).is_file()]
+        if missing:
+            problems.append(f"extract folder {folder} lacks {len(missing)} of its "
+                            f"{len(files)} files: {', '.join(missing)}")  # fmt: skip
+    if problems:
+        raise ConfigError("no job was started:\n  " + "\n  ".join(problems))
+    name = source_name(config)
+    if not SOURCE_NAME.fullmatch(name):
+        raise ConfigError(f"extracts: the folder name {name!r} names the output trees "
+                          "(data/interim/<name>, results/<name>); use letters, digits, '.', "
+                          "'_' or '-'")  # fmt: skip
+    recorded = root / results_dir(config) / "provenance.json"
+    if recorded.is_file() and not sites:
+        try:
+            earlier = json.loads(recorded.read_text(encoding="utf-8"))["data_source"]
+        except (ValueError, KeyError):
+            earlier = None
+        current = "synthetic" if config["extracts"] == SYNTHETIC else config["extracts"]
+        if earlier is not None and earlier.rstrip("/") != current.rstrip("/"):
+            raise ConfigError(f"extracts: {results_dir(config)} holds the results of {earlier}, "
+                              f"not {current}; rename the folder so that each source keeps "
+                              "its own results")  # fmt: skip
+
+
+def settings_texts(config: dict, config_settings=None, root: str | Path = ".") -> dict[str, str]:
+    """The settings each step reads, as canonical JSON, by the name of its file: the
+    generator's (synth), the calendar validation bounds dates with, the whole config for the
+    steps after validation, each synthetic panel site's generator settings, and how the run
+    was configured (run: the config files in order and the command-line overrides), which
+    the audit needs to compare like with like."""
+    from gf_eval.config import synth_settings
+    from gf_eval.derive.site import multisite_sites
+
+    texts = {"synth": synth_settings(config), "calendar": _dumps(config["calendar"]),
+             "config": _dumps(config),
+             "run": _dumps(run_record(config_settings, root))}  # fmt: skip
+    for site, info in multisite_sites(config).items():
+        if info["settings"] is not None:
+            texts[f"panel_{site}"] = _dumps(info["settings"])
+    return texts
+
+
+def run_record(config_settings=None, root: str | Path = ".") -> dict:
+    """The config files of the run, in the order they were merged, and the `--config`
+    overrides, typed as the workflow used them."""
+    files = ["config/config.yaml"]
+    overrides: dict = {}
+    if config_settings is not None:
+        base = Path(root).resolve()
+        for path in config_settings.configfiles:
+            path = Path(path).resolve()
+            rel = path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)
+            if rel not in files:
+                files.append(rel)
+        overrides = typed_overrides(dict(config_settings.config or {}))
+    return {"config_files": files, "overrides": overrides}
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def write_settings(folder: str | Path, texts: dict[str, str]) -> None:
+    """Write each settings file whose text differs from what is there (all or nothing per
+    file); an unchanged file keeps its time stamp, so its readers are not rerun."""
+    from gf_eval.files import write_text
+
+    for name, text in texts.items():
+        path = Path(folder, f"{name}.json")
+        text += "\n"
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            write_text(path, text)
+
+
+def clear_stale_locks(root: str | Path = ".") -> list[str]:
+    """Remove the locks a killed Snakemake left in `root`, when no other Snakemake process
+    works there; return what was removed. A run stopped by SIGKILL or a power cut cannot
+    release its locks, and without this a plain `snakemake` would refuse to start."""
+    locks = Path(root, ".snakemake", "locks")
+    held = sorted(locks.glob("*.lock")) if locks.is_dir() else []
+    if not held or _other_snakemake_running(Path(root).resolve()):
+        return []
+    for path in held:
+        path.unlink(missing_ok=True)
+    return [p.name for p in held]
+
+
+def _other_snakemake_running(root: Path) -> bool:
+    """Whether a Snakemake process other than this one (and its parents) works in `root`.
+    Where /proc cannot tell (not Linux), assume one does and leave the locks alone."""
+    proc = Path("/proc")
+    if not (proc / "self").exists():
+        return True
+    mine = set()
+    pid = os.getpid()
+    while pid > 1:
+        mine.add(pid)
+        try:
+            pid = int((proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = Path(os.readlink(entry / "cwd")).resolve()
+        except OSError:
+            continue
+        if cwd == root and any(part.endswith(b"snakemake") for part in cmd):
+            return True
+    return False
