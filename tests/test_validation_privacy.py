@@ -171,12 +171,12 @@ def test_harmless_bad_codes_are_still_quoted(workdir, capsys):
     assert failure(texts, "referral_source")[0]["examples"] == ["9Z"]
 
 
-def test_a_known_code_in_the_wrong_case_is_quoted(workdir, capsys):
-    set_cells(workdir / "marac_cases.csv", "referring_agency", {2: "Police"})
+def test_a_known_code_in_another_case_or_of_the_lists_words_is_quoted(workdir, capsys):
+    set_cells(workdir / "marac_cases.csv", "referring_agency", {2: "Police", 4: "social care"})
     set_cells(workdir / "marac_cases.csv", "victim_disabled", {3: "y"})
     code, texts = validate_cli(workdir, "marac_cases", capsys)
     assert code == 1
-    assert "values: Police" in texts["stderr"] and "values: y" in texts["stderr"]
+    assert "values: Police, social care" in texts["stderr"] and "values: y" in texts["stderr"]
 
 
 def test_harmless_and_identifying_values_in_one_column(workdir, capsys):

@@ -10,7 +10,7 @@ too: a file whose header row is missing has a data row there.
 
 Provably harmless means:
 - in a coded column: a code of the column's own list in another letter case ("Police", "y"),
-  or made only of the list's own words ("social_care"); or, unless it looks like an
+  or made only of the list's own words ("social_care", "social care"); or, unless it looks like an
   identifier, a short code: 1 to 4 capital letters and digits, with a digit ("9Z", "RC9", "99")
   or, in a list of letter codes, letters only ("WXYZ");
 - in a numeric column: a plain decimal number that does not look like an identifier, within a
@@ -35,7 +35,7 @@ from gf_eval.validation.identifiers import looks_like
 
 NOT_SHOWN = "not shown"  # withheld as not provably harmless, though not like an identifier
 SHORT_CODE = re.compile(r"[A-Z0-9]{1,4}")
-WORDS = re.compile(r"[A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*")
+WORDS = re.compile(r"[A-Za-z0-9]+(?:[_ -][A-Za-z0-9]+)*")
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 COLUMN_NAME = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*|[a-z]+(?:[A-Z][a-z0-9]+)+")
 MAX_COLUMN_NAME = 40
@@ -167,7 +167,7 @@ def _from_the_code_list(text: str, codes: tuple[str, ...]) -> bool:
     if not WORDS.fullmatch(text):
         return False
     words = {w.casefold() for c in codes for w in re.split(r"[_-]", c) if w}
-    return all(w.casefold() in words for w in re.split(r"[_-]", text))
+    return all(w.casefold() in words for w in re.split(r"[_ -]", text))
 
 
 def _short_code(text: str, codes: tuple[str, ...]) -> bool:
