@@ -10,9 +10,9 @@ too: a file whose header row is missing has a data row there.
 
 Provably harmless means:
 - in a coded column: a code of the column's own list in another letter case ("Police", "y"),
-  or made only of the list's own words ("social_care", "social care"); or, unless it looks like an
-  identifier, a short code: 1 to 4 capital letters and digits, with a digit ("9Z", "RC9", "99")
-  or, in a list of letter codes, letters only ("WXYZ");
+  or made only of the list's own words ("social_care", "social care"); or, unless it looks
+  like an identifier, a short code: 1 to 4 capital letters and digits, with a digit ("9Z",
+  "RC9", "99") or, in a list of letter codes, letters only ("WXYZ");
 - in a numeric column: a plain decimal number that does not look like an identifier, within a
   plausible range around the column's own (one width of the range, at least 10, either side):
   25 or -1 for a 0 to 24 score, 12.5 for a whole number, never 20090417 or 9434765919;
