@@ -1,9 +1,11 @@
 """Writing published tables: disclosure control, a CSV and a JSON sidecar per table.
 
 Each table goes to results/tables/<name>.csv with its row labels as the first column. The
-sidecar <name>.json holds the title, the caption (what the table shows and how it was
-computed), the data source, and the disclosure spec, so that a reviewer can re-check the CSV
-with `gf_eval.disclosure.check` without running any of the analysis.
+sidecar <name>.json holds the number ("Table 5.1", from the part's declared order), the
+title, the caption (what the table shows and how it was computed), the data source, the
+disclosure spec, so that a reviewer can re-check the CSV with `gf_eval.disclosure.check`
+without running any of the analysis, and the label and unit of every column
+(`gf_eval.appendix.columns`, documented in docs/published_columns.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gf_eval.appendix.columns import columns_json, number
 from gf_eval.disclosure import TableSpec, check, protect
 from gf_eval.files import atomic_path, write_text
 
@@ -87,6 +90,7 @@ def write_table(table: Table, outdir: str | Path, threshold: int, source: str) -
         published.to_csv(tmp, lineterminator="\n")
     meta = {
         "name": table.name,
+        "number": number("Table", table.appendix, table.name),
         "appendix": table.appendix,
         "title": table.title,
         "caption": table.caption,
@@ -96,6 +100,7 @@ def write_table(table: Table, outdir: str | Path, threshold: int, source: str) -
         "disclosure": {"threshold": threshold, "symbols": {"c": "suppressed (1 to "
                        f"{threshold}, or to protect such a count)", ":": "not available",
                        "z": "not applicable"}, "spec": spec_to_json(table.spec)},  # fmt: skip
+        "columns": columns_json([published.index.name, *published.columns], table.name),
     }
     sidecar = outdir / f"{table.name}.json"
     write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -133,8 +138,9 @@ def write_figure(fig: Figure, outdir: str | Path, source: str) -> list[Path]:
             with atomic_path(path) as tmp:
                 mpl_fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
             paths.append(path)
-    meta = {"name": fig.name, "appendix": fig.appendix, "title": fig.title,
-            "caption": fig.caption, "source": source}  # fmt: skip
+    meta = {"name": fig.name, "number": number("Figure", fig.appendix, fig.name),
+            "appendix": fig.appendix, "title": fig.title, "caption": fig.caption,
+            "source": source}  # fmt: skip
     write_text(outdir / f"{fig.name}.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return [*paths, outdir / f"{fig.name}.json"]
 
