@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from gf_eval import appendix
+from gf_eval.appendix.columns import SYMBOLS, columns_json, describe, intervals, number
 from gf_eval.config import SYNTHETIC, results_dir
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
@@ -34,14 +36,27 @@ CSS = """
 body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;
 line-height:1.45;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:2px solid #1f5fa8;padding-bottom:.2em;margin-top:2em}
-h3{margin-top:1.6em}table{border-collapse:collapse;font-size:.82em;margin:.6em 0;display:block;
-overflow-x:auto}th,td{border:1px solid #ccc;padding:.2em .45em;text-align:right}
-th{background:#eef2f7}td.label,th.label{text-align:left}tr.departs td{background:#fff4e5}
+h3{margin-top:1.6em}h3 .num{color:#1f5fa8;margin-right:.3em}h3 small{font-weight:normal;
+color:#666}table{border-collapse:collapse;font-size:.82em;margin:.6em 0;max-width:100%}
+table.wide{font-size:.74em}table caption{caption-side:top;text-align:left;color:#555;
+font-size:.95em;padding:.2em 0}th,td{border:1px solid #ccc;padding:.2em .4em;text-align:right;
+vertical-align:top}th{background:#eef2f7;font-weight:600;vertical-align:bottom;
+overflow-wrap:break-word}td.label,th.label,td.text,th.text{text-align:left}tbody th{text-align:left;
+font-weight:normal;background:#f5f7fa;vertical-align:top}
+th small{font-weight:normal;color:#555}tr.departs td{background:#fff4e5}.ci{white-space:nowrap;
+color:#444}.est{white-space:nowrap}td code{overflow-wrap:anywhere;font-size:.92em}
 .caption{font-size:.9em;color:#333}.notes{font-size:.85em;color:#555}
 .badge{display:inline-block;font-size:.8em;padding:.1em .5em;border-radius:.3em;margin:.2em 0}
 .badge.primary{background:#dbe8f7;color:#103c6e}.badge.departs{background:#fde2c4;color:#6b3a00}
-.source{font-size:.85em;color:#555}pre{font-size:.78em;background:#f6f6f6;padding:.6em;
-overflow-x:auto}figure{margin:1em 0}figure img{max-width:100%}
+.source{font-size:.85em;color:#555}.source code{overflow-wrap:anywhere}pre{font-size:.74em;
+background:#f6f6f6;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}figure{margin:1em 0}
+figure img{max-width:100%;height:auto}
+@page{size:A4 portrait;margin:14mm 12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:9.5pt;color:#000;line-height:1.3}
+h1{font-size:15pt}h2{font-size:13pt;break-before:page;break-after:avoid}h3{font-size:10.5pt;
+break-after:avoid}table{font-size:7.5pt}table.wide{font-size:6.8pt}th,td{padding:.15em .3em}
+thead{display:table-header-group}tr,figure,img{break-inside:avoid}pre{font-size:6.8pt}
+.badge{border:1px solid #999}a{color:inherit;text-decoration:none}}
 """
 
 
@@ -49,8 +64,204 @@ def _esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _table_html(csv: Path) -> str:
-    return _frame_html(pd.read_csv(csv, dtype=str, keep_default_na=False))
+# --- formatting published cells by unit (the CSVs keep the numbers as written) --------------
+
+# A table with more display columns than this is transposed (few rows) or split in column
+# groups; `LAYOUTS` chooses for the tables where that reads better.
+MAX_COLUMNS = 11
+WIDE_COLUMNS = 8
+LAYOUTS: dict[str, object] = {
+    "a5_children": "transpose",
+    "a7_outcomes": "transpose",
+    "a7_attrition": "transpose",
+    "a7_missing_sensitivity": "transpose",
+    "a8_scale_scores": "transpose",
+    # column groups (by the first column of each display column), each led by the row label
+    "a8_item_tests": (("scale", "statement", "n_baseline", "n_follow_up", "median_baseline",
+                       "median_follow_up"),
+                      ("rank_biserial", "mw_p", "mw_p_adjusted", "log_odds_ratio", "logit_p",
+                       "logit_p_adjusted")),
+    "a8_item_responses": (("1", "2", "3", "4", "5", "answered", "missing", "respondents"),
+                          ("pct_1", "pct_2", "pct_3", "pct_4", "pct_5", "pct_missing", "mean")),
+}  # fmt: skip
+
+
+def _float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value else None  # NaN is not a value to print
+
+
+def _signed(value: float, decimals: int = 1) -> str:
+    text = f"{value:+.{decimals}f}"
+    return text[1:] if float(text) == 0 else text  # no sign on zero
+
+
+def format_cell(text: str, unit: str) -> str:
+    """A published cell as the report prints it. Disclosure symbols, blanks and anything that
+    is not a number of the column's unit are returned unchanged."""
+    text = "" if text is None else str(text)
+    if text in SYMBOLS or not text.strip():
+        return text
+    if unit == "yes_no":
+        low = text.strip().lower()
+        return {"true": "yes", "false": "no", "yes": "yes", "no": "no"}.get(low, text)
+    value = _float(text)
+    if value is None:
+        return text
+    if unit == "relative_change":
+        return f"{_signed(100 * value)}%"
+    if unit == "percent_change":
+        return f"{_signed(value)}%"
+    if unit == "p_value":
+        return "<0.001" if value < 0.001 else f"{value:.3f}"
+    if unit == "count":
+        return f"{int(value):,}" if value == int(value) and "." not in text else text
+    if unit in ("score", "statistic", "days", "percent") and "." in text:
+        decimals = len(text.split(".", 1)[1])
+        if decimals > 3:  # unrounded working values
+            return f"{value:.{1 if unit == 'percent' else 3}f}"
+    return text
+
+
+def format_interval(estimate: str, low: str, high: str, unit: str) -> str:
+    """"-9.3% (-36.2% to +29.0%)": an estimate and its interval in one cell (plain text)."""
+    est, lo, hi = (format_cell(v, unit) for v in (estimate, low, high))
+    if lo == hi and lo in (*SYMBOLS, "") and est in (*SYMBOLS, ""):
+        return est if est == lo or not est else f"{est} ({lo})"
+    return f"{est} ({lo} to {hi})"
+
+
+def _interval_html(estimate: str, low: str, high: str, unit: str) -> str:
+    text = format_interval(estimate, low, high, unit)
+    if " (" not in text:
+        return _esc(text)
+    est, rest = text.split(" (", 1)
+    return f'<span class="est">{_esc(est)}</span> <span class="ci">({_esc(rest)}</span>'
+
+
+def _display_columns(frame: pd.DataFrame, columns: dict, table: str) -> list[dict]:
+    """Each shown column: its header, unit, the CSV columns it comes from and its cells."""
+    names = list(frame.columns)
+    triples = {t[0]: t for t in intervals(names[1:], table)}
+    inside = {n for t in triples.values() for n in t[1:]}
+    shown = []
+    for i, name in enumerate(names):
+        if name in inside:
+            continue
+        info = columns.get(name) or describe(name, table).to_json()
+        if i and name in triples:
+            est, lo, hi = triples[name]
+            cells = [_interval_html(e, a, b, info["unit"])
+                     for e, a, b in zip(frame[est], frame[lo], frame[hi])]  # fmt: skip
+            shown.append({"name": name, "label": f"{info['label']} and 95% CI",
+                          "unit": info["unit"], "cells": cells})  # fmt: skip
+        else:
+            cells = [_esc(format_cell(v, info["unit"])) for v in frame[name]]
+            shown.append({"name": name, "label": info["label"], "unit": info["unit"],
+                          "cells": cells})  # fmt: skip
+    return shown
+
+
+def _cell_class(shown: dict, i: int) -> str:
+    return "label" if i == 0 else ("text" if shown["unit"] in ("text", "period") else "")
+
+
+def _rows_html(shown: list[dict], departs: list[bool], caption: str = "") -> str:
+    head = "".join(f'<th class="{_cell_class(c, i)}">{_esc(c["label"])}</th>'
+                   for i, c in enumerate(shown))  # fmt: skip
+    rows = []
+    for r, flag in enumerate(departs):
+        cells = "".join(f'<td class="{_cell_class(c, i)}">{c["cells"][r]}</td>'
+                        for i, c in enumerate(shown))  # fmt: skip
+        rows.append(f'<tr class="{"departs" if flag else ""}">{cells}</tr>')
+    wide = " wide" if len(shown) > WIDE_COLUMNS else ""
+    cap = f"<caption>{_esc(caption)}</caption>" if caption else ""
+    return (f'<table class="published{wide}">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+# In a transposed table, these columns (when present) head the columns, above the row label.
+TRANSPOSED_HEADERS = ("description", "measure_name")
+
+
+def _transposed_html(shown: list[dict]) -> str:
+    """One row per column and one column per row: for tables of a few rows and many columns."""
+    first, rest = shown[0], shown[1:]
+    heads = list(first["cells"])
+    named = next((c for c in rest if c["name"] in TRANSPOSED_HEADERS), None)
+    if named is not None:
+        rest = [c for c in rest if c is not named]
+        heads = [f'{n}<br><small>{h}</small>' for n, h in zip(named["cells"], heads)]
+    head = (f'<th class="label">{_esc(first["label"])}</th>'
+            + "".join(f"<th>{h}</th>" for h in heads))  # fmt: skip
+    rows = []
+    for c in rest:
+        css = "text" if c["unit"] in ("text", "period") else ""
+        cells = "".join(f'<td class="{css}">{v}</td>' for v in c["cells"])
+        rows.append(f'<tr class=""><th class="label" scope="row">{_esc(c["label"])}</th>'
+                    f"{cells}</tr>")
+    wide = " wide" if len(first["cells"]) > WIDE_COLUMNS else ""
+    return (f'<table class="published transposed{wide}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+# Row labels that other columns spell out in full: the report leaves the label column out
+# when every row's label is exactly the template filled from its row.
+REDUNDANT_LABELS = {
+    "target_sensitivity": "{target}: {analysis}",
+    "target_placebo": "{target}: placebo start {placebo_start}",
+}
+
+
+def _drop_redundant_label(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    template = REDUNDANT_LABELS.get(name)
+    if template is None or len(frame.columns) < 2:
+        return frame
+    try:
+        rebuilt = [template.format(**row) for row in frame.to_dict("records")]
+    except KeyError:
+        return frame
+    return frame.iloc[:, 1:] if rebuilt == list(frame.iloc[:, 0]) else frame
+
+
+def published_table_html(frame: pd.DataFrame, meta: dict) -> str:
+    """A published table (all strings, row labels first) with human headers and formatted
+    cells, laid out to fit a page: intervals in one cell, and a table that would still be too
+    wide transposed or split into column groups that repeat the row label."""
+    name = meta.get("name", "")
+    frame = _drop_redundant_label(frame, name)
+    shown = _display_columns(frame, meta.get("columns") or {}, name)
+    departs = [("primary" in frame.columns and v == "sensitivity")
+               for v in (frame["primary"] if "primary" in frame.columns else [None] * len(frame))]
+    layout = LAYOUTS.get(name)
+    if layout is None and len(shown) > MAX_COLUMNS:
+        layout = "transpose" if len(frame) <= 6 else tuple(
+            tuple(c["name"] for c in shown[i:i + MAX_COLUMNS - 1])
+            for i in range(1, len(shown), MAX_COLUMNS - 1))  # fmt: skip
+    if layout == "transpose":
+        return _transposed_html(shown)
+    if layout:
+        by_name = {c["name"]: c for c in shown}
+        groups = [[by_name[n] for n in group if n in by_name] for group in layout]
+        placed = {c["name"] for g in groups for c in g}
+        left = [c for c in shown[1:] if c["name"] not in placed]  # never lose a column
+        if left:
+            groups.append(left)
+        number = meta.get("number") or "Table"
+        return "".join(_rows_html([shown[0], *g], departs,
+                                  f"{number} (continued)" if i else "")
+                       for i, g in enumerate(groups) if g)  # fmt: skip
+    return _rows_html(shown, departs)
+
+
+def _table_html(csv: Path, meta: dict | None = None) -> str:
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    if meta is None:  # a working table without a sidecar
+        meta = {"name": csv.stem, "columns": columns_json(frame.columns, csv.stem)}
+    return published_table_html(frame, meta)
 
 
 def _frame_html(frame: pd.DataFrame) -> str:
@@ -75,8 +286,15 @@ def _numeric(text: str) -> bool:
     return True
 
 
+# Notes that describe the CSV's number format, said as the report prints the numbers.
+CSV_FORMAT_NOTES = {
+    "p-values shown as 0.0000 are below 0.00005.":
+        "p-values below 0.001 are shown as <0.001 (in the CSV, 0.0000 is below 0.00005).",
+}  # fmt: skip
+
+
 def _notes(meta: dict) -> str:
-    items = "".join(f"<li>{_esc(n)}</li>" for n in meta.get("notes", []))
+    items = "".join(f"<li>{_esc(CSV_FORMAT_NOTES.get(n, n))}</li>" for n in meta.get("notes", []))
     return f'<ul class="notes">{items}</ul>' if items else ""
 
 
@@ -87,18 +305,27 @@ def _badge(meta: dict) -> str:
     return f'<div class="badge {css}">{_esc(text)}</div>'
 
 
+def _number(kind: str, meta: dict) -> str:
+    """The sidecar's number, or the same number from the declared order for an older one."""
+    found = meta.get("number") or number(kind, str(meta.get("appendix", "")), meta["name"])
+    return f'<span class="num">{_esc(found)}</span>' if found else ""
+
+
 def _table_section(tables: Path, name: str) -> str:
     meta = json.loads((tables / f"{name}.json").read_text(encoding="utf-8"))
-    return (f'<section id="{_esc(name)}"><h3>{_esc(meta["title"])} '
+    meta.setdefault("name", name)
+    return (f'<section id="{_esc(name)}"><h3>{_number("Table", meta)}{_esc(meta["title"])} '
             f'<small>({_esc(name)}.csv)</small></h3>{_badge(meta)}'
             f'<p class="caption">{_esc(meta["caption"])}</p>'
-            f"{_table_html(tables / f'{name}.csv')}{_notes(meta)}</section>")  # fmt: skip
+            f"{_table_html(tables / f'{name}.csv', meta)}{_notes(meta)}</section>")  # fmt: skip
 
 
 def _figure_section(figures: Path, name: str) -> str:
     meta = json.loads((figures / f"{name}.json").read_text(encoding="utf-8"))
+    meta.setdefault("name", name)
     data = base64.b64encode((figures / f"{name}.png").read_bytes()).decode("ascii")
-    return (f'<figure id="fig-{_esc(name)}"><h3>{_esc(meta["title"])} '
+    return (f'<figure id="fig-{_esc(name)}">'
+            f'<h3>{_number("Figure", meta)}{_esc(meta["title"])} '
             f"<small>({_esc(name)}.png, .svg)</small></h3>"
             f'<img alt="{_esc(meta["title"])}" src="data:image/png;base64,{data}">'
             f'<figcaption class="caption">{_esc(meta["caption"])}</figcaption></figure>')  # fmt: skip
@@ -126,12 +353,12 @@ def _validation(results: Path) -> str:
     for name in EXTRACTS:
         rep = json.loads((results / "validation" / f"{name}.json").read_text())
         rows.append(
-            f"<tr><td class='label'>{_esc(name)}</td><td>{rep['rows']}</td>"
+            f"<tr><td class='label'>{_esc(name)}</td><td>{rep['rows']:,}</td>"
             f"<td class='label'>{'valid' if rep['valid'] else 'FAILED'}</td>"
             f"<td>{rep['n_failures']}</td><td class='label'><code>{rep['sha256']}</code></td></tr>"
         )
-    return ("<table><thead><tr><th class='label'>extract</th><th>rows</th><th class='label'>"
-            "result</th><th>failures</th><th class='label'>sha256 of the file checked</th></tr>"
+    return ("<table><thead><tr><th class='label'>Extract</th><th>Rows</th><th class='label'>"
+            "Result</th><th>Failures</th><th class='label'>sha256 of the file checked</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
 
 
@@ -166,7 +393,10 @@ def build(root: str | Path, config: dict) -> str:
     truth = ""
     if config["extracts"] == SYNTHETIC and (models / "truth_check.csv").is_file():
         truth = ("<h3>Estimates against the generator's true effects (working table)</h3>"
-                 + _table_html(models / "truth_check.csv"))  # fmt: skip
+                 "<p class='caption'>Each target's primary estimate of the relative change at "
+                 "the data end, with its 95% interval, against the effect the synthetic data "
+                 "were generated with; the last column says whether the interval covers it."
+                 "</p>" + _table_html(models / "truth_check.csv"))  # fmt: skip
     summaries = (models / "summaries.txt").read_text(encoding="utf-8")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -185,9 +415,25 @@ def build(root: str | Path, config: dict) -> str:
 reports are in {results_dir(config)}/validation/.</p>
 {truth}
 <h3>Primary models: summaries and residual diagnostics</h3>
-<pre>{_esc(summaries)}</pre>
+{_summaries_html(summaries)}
 </body></html>
 """
+
+
+def _summaries_html(text: str) -> str:
+    """The models' text summaries, one block per target under its own heading."""
+    from gf_eval.appendix.targets_tables import DESCRIPTIONS
+
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip("\n")) if b.strip()]
+    out = []
+    for block in blocks:
+        first, _, rest = block.partition("\n")
+        if first.strip() in DESCRIPTIONS and rest.startswith("="):
+            out.append(f"<h4>{_esc(DESCRIPTIONS[first.strip()])} <small>({_esc(first.strip())})"
+                       f"</small></h4><pre>{_esc(rest)}</pre>")  # fmt: skip
+        else:
+            out.append(f"<pre>{_esc(block)}</pre>")
+    return "".join(out)
 
 
 def _working_table(csv: Path) -> str:
