@@ -32,9 +32,9 @@ update_config(
     config, preflight.typed_overrides(workflow.config_settings.overwrite_config)
 )
 validate(config, "config/config.schema.yaml")
-check_config(config)
+preflight.or_exit(check_config, config)
 # Stop before any job when the extracts are missing, naming each missing file.
-preflight.check_extracts(config)
+preflight.or_exit(preflight.check_extracts, config)
 # A killed run leaves its locks behind; a plain `snakemake` recovers from it.
 preflight.clear_stale_locks()
 

@@ -99,6 +99,15 @@ def _typed(value, node: dict, root: dict):
     return value
 
 
+def or_exit(check, *args) -> None:
+    """Run a check of the Snakefile's; on a ConfigError stop with its message alone, not a
+    traceback into the package."""
+    try:
+        check(*args)
+    except ConfigError as err:
+        raise SystemExit(f"gf-eval: {err}") from None
+
+
 def check_extracts(config: dict, root: str | Path = ".") -> None:
     """Refuse, before any job starts, a run whose extracts are missing or whose source name
     would mix its outputs with another folder's. The message names the folder and each

@@ -58,7 +58,8 @@ def controlled_fit(treated: pd.DataFrame, comparisons: list[pd.DataFrame], targe
     both = both[both["month"].isin(months)].reset_index(drop=True)
     model = ITS(both, "y", "t", cal.t0, family=primary.family, offset="n",
                 season="calendar_month" if primary.harmonics else None,
-                harmonics=primary.harmonics, group="site", treated="treated")  # fmt: skip
+                harmonics=primary.harmonics, group="site", treated="treated",
+                allow_gaps=True)  # only the months every site has: there may be gaps  # fmt: skip
     res = model.fit(se=primary.se, lags=primary.lags)
     term = res.lincom({"diff_level_change": 1.0, "diff_slope_change": float(horizon)})
     return {**_term(term), "months_fitted": int(res.nobs // 2)}

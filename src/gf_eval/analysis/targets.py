@@ -107,6 +107,9 @@ def _its(frame: pd.DataFrame, analysis: Analysis, start: float) -> ITS:
         season="calendar_month" if analysis.harmonics else None,
         harmonics=analysis.harmonics,
         exclude=analysis.phase_in,
+        # Months left out of the fit (DVA status still pending, no cases) leave gaps; the
+        # month index keeps each month's place in time.
+        allow_gaps=True,
     )
 
 
