@@ -4,11 +4,14 @@ the package."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -56,15 +59,39 @@ def test_notebook_reimplements_no_analysis(path):
     assert "gf_eval.appendix" not in text, f"{path.name}: read tables with explore.published"
 
 
+BIN = Path(sys.executable).parent
+
+
+def test_the_notebooks_extra_brings_what_opens_and_executes_them():
+    # `pip install -e ".[notebooks]"` (notebooks/README.md): JupyterLab opens them, jupytext
+    # pairs the .py files with notebooks, nbconvert and ipykernel execute them.
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["notebooks"]  # fmt: skip
+    assert {re.match(r"[\w-]+", d).group() for d in extra} == {
+        "jupyterlab", "jupytext", "nbconvert", "ipykernel"}
+    readme = (ROOT / "notebooks" / "README.md").read_text(encoding="utf-8")
+    assert 'pip install -c constraints.txt -e ".[notebooks]" && jupyter lab notebooks/' in readme
+    lab = subprocess.run([str(BIN / "jupyter"), "lab", "--version"], capture_output=True, text=True)
+    assert lab.returncode == 0, "the notebooks extra is not installed: " + lab.stderr
+
+
 @pytest.mark.workflow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_on_a_finished_workflow(path, workflow_project, tmp_path):
+def test_notebook_executes_through_jupytext_on_a_finished_workflow(path, workflow_project,
+                                                                    tmp_path):
+    """Executed as the README says, in a Jupyter kernel, not as a plain script."""
     project, run = workflow_project
     assert run.returncode == 0, run.stderr[-3000:]
     env = {**os.environ, "GF_EVAL_ROOT": str(project), "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = tmp_path / f"{path.stem}.ipynb"
+    done = subprocess.run([str(BIN / "jupytext"), "--to", "notebook", "--execute", "--output",
+                           str(out), str(path)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, f"{path.name} failed:\n{done.stderr[-5000:]}"
+    cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert code and all(c.get("execution_count") for c in code)  # every cell ran
+    assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
 @pytest.mark.workflow
