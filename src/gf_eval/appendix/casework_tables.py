@@ -523,33 +523,37 @@ SUPPRESSED_CAPTION = "Values suppressed in the table (c) are left out, never dra
 
 
 def _caseload_figure(by_quarter: Table, open_load: Table, threshold: int) -> Figure:
+    from gf_eval.appendix import axes as dates
+
     q = shown(by_quarter, threshold).drop(index=TOTAL)
     o = shown(open_load, threshold)
     fig, (left, right) = new_figure(10.0, 4.8, ncols=2)
-    x = np.arange(len(q))
+    x, width = dates.period_middle(q.index), dates.period_width(q.index, 0.7)
     keep = q[TOTAL].notna().to_numpy()
-    left.bar(x[keep], q[TOTAL].to_numpy()[keep], width=0.7, color=COLOURS["dan"])
-    left.set_xticks(x, list(q.index), rotation=90, fontsize=7)
-    left.set_xlabel("financial quarter of allocation (Q1 = April to June)")
+    left.bar(x[keep], q[TOTAL].to_numpy()[keep], width=width[keep], color=COLOURS["dan"])
     left.set_ylabel("cases allocated per quarter")
     left.set_title("Cases allocated")
-    xm = np.arange(len(o))
+    xm = dates.month_last_day(o.index)
     dans = [c for c in o.columns if c.startswith("dan_")]
     for i, dan in enumerate(dans):
         right.plot(xm, o[dan], color=str(0.35 + 0.5 * i / max(len(dans), 1)), linewidth=1,
                    marker=".", markersize=3, label=dan)  # fmt: skip
     right.plot(xm, o[TOTAL], color=COLOURS["dan"], linewidth=2.2, label="all navigators")
-    step = max(1, len(o) // 10)
-    right.set_xticks(xm[::step], list(o.index[::step]), rotation=90, fontsize=7)
-    right.set_xlabel("month end")
+    # Both panels on the same date axis, over the quarters and month ends drawn.
+    start = min(dates.period_bounds(q.index[0])[0], xm[0].to_period("M").to_timestamp())
+    end = max(dates.period_bounds(q.index[-1])[1], xm[-1] + pd.Timedelta(days=1))
+    dates.date_axis(left, start, end, "financial quarter of allocation: one bar a quarter\n"
+                                      "(short ticks mark the quarters)")  # fmt: skip
+    dates.date_axis(right, start, end, "month end, by financial year\n"
+                                       "(short ticks mark the quarters)")  # fmt: skip
     right.set_ylabel("open cases at month end")
     right.set_title("Open caseload")
     right.set_ylim(bottom=0)
     right.legend(frameon=False, fontsize=7, ncol=4, loc="upper center",
-                 bbox_to_anchor=(0.5, -0.36))  # fmt: skip
+                 bbox_to_anchor=(0.5, -0.24))  # fmt: skip
     title = "DAN caseload: cases allocated and cases open"
     fig.suptitle(title)
-    fig.subplots_adjust(bottom=0.42, top=0.85, wspace=0.3)
+    fig.subplots_adjust(bottom=0.36, top=0.85, wspace=0.3)
     return Figure(
         "a7_caseload", APPENDIX, title,
         "Left: DAN cases allocated per financial quarter, all navigators (table "
@@ -561,20 +565,32 @@ def _caseload_figure(by_quarter: Table, open_load: Table, threshold: int) -> Fig
 
 
 def _change_figure(outcomes: Table, missing: Table, threshold: int) -> Figure:
+    from gf_eval.disclosure import protect
+
     out, miss = shown(outcomes, threshold), shown(missing, threshold)
+    # The n as the published tables show them: a suppressed count stays "c", never a number.
+    out_text = protect(outcomes.frame, outcomes.spec, threshold)
+    miss_text = protect(missing.frame, missing.spec, threshold)
     measures = list(out.index)
-    fig, axes = new_figure(10.0, 4.2, ncols=len(measures))
+    fig, axes = new_figure(10.0, 4.6, ncols=len(measures))
     series = (("complete cases", out, "mean_change", "ci_low", "ci_high", COLOURS["observed"]),
               ("weighted (IPW)", miss, "ipw_mean_change", "ipw_ci_low", "ipw_ci_high",
                COLOURS["fitted"]))  # fmt: skip
+    texts = (out_text, miss_text)
     for ax, m in zip(axes, measures, strict=True):
         for i, (label, vals, est, lo, hi, colour) in enumerate(series):
             e, a, b = vals.loc[m, [est, lo, hi]]
             if not np.isnan([e, a, b]).any():
                 ax.errorbar([i], [e], yerr=[[e - a], [b - e]], fmt="o", color=colour,
                             capsize=4, label=label)  # fmt: skip
+            else:  # the symbol the table shows instead of the estimate
+                ax.annotate(str(texts[i].at[m, est]), (i, 0.5), xycoords=("data", "axes fraction"),
+                            ha="center", va="center", fontsize=9, color=colour)  # fmt: skip
         ax.axhline(0, color="0.6", linewidth=0.8)
-        ax.set_xticks([0, 1], ["complete\ncases", "weighted\n(IPW)"], fontsize=7)
+        ax.set_xticks([0, 1], [f"complete\ncases\nn = {out_text.at[m, 'n_pairs']}",
+                               f"weighted\n(IPW)\nn = {miss_text.at[m, 'completers']}\n"
+                               f"+ {miss_text.at[m, 'noncompleters']} unscored"],
+                      fontsize=7)  # fmt: skip
         ax.set_xlim(-0.6, 1.6)
         ax.set_title(MEASURE_SHORT[m])
         better = codes.CASEWORK_MEASURES[m][2]
@@ -582,14 +598,18 @@ def _change_figure(outcomes: Table, missing: Table, threshold: int) -> Figure:
         ax.set_xlabel("estimate")
     title = "Mean change from allocation to closure, with 95% intervals"
     fig.suptitle(title)
-    fig.subplots_adjust(top=0.82, wspace=0.6, bottom=0.2)
+    fig.subplots_adjust(top=0.84, wspace=0.6, bottom=0.28)
     return Figure(
         "a7_paired_change", APPENDIX, title,
         "Mean change (closure - allocation) in each measure's own points with its 95% "
         "interval: complete pairs (t interval, table a7_outcomes) and completers weighted for "
-        "missing closure scores (bootstrap interval, table a7_missing_sensitivity). A "
-        "before-and-after change with no comparison group, not an effect of the service. "
-        + SUPPRESSED_CAPTION,
+        "missing closure scores (bootstrap interval, table a7_missing_sensitivity). n under "
+        "each estimate: the complete pairs (n_pairs in a7_outcomes; completers in "
+        "a7_missing_sensitivity) and, for the weighted estimate, the closed cases with an "
+        "allocation score but no closure score whom the weights stand in for (noncompleters), "
+        "as the tables show them ('c': suppressed). A before-and-after change with no "
+        "comparison group, not an effect of the service. An estimate the table suppresses is "
+        "marked with its symbol in place of the point. " + SUPPRESSED_CAPTION,
         fig,
     )  # fmt: skip
 

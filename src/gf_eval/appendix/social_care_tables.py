@@ -16,6 +16,7 @@ import pandas as pd
 
 from gf_eval import codes
 from gf_eval.appendix.build import TOTAL, counts_by, financial_year
+from gf_eval.appendix.axes import date_axis, period_bounds, period_middle
 from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
@@ -657,18 +658,18 @@ def _prevalence_figure(table: Table, threshold: int) -> Figure:
     shown, text = _shown(table, threshold)
     shown = shown.drop(index=TOTAL)
     fig, ax = new_figure()
-    x = np.arange(len(shown))
+    x = period_middle(shown.index)
     styles = {"3A": "#1f5fa8", "3B": "#c0392b", "3C": "#e67e22", "any_dva": "#4d4d4d"}
     for col, colour in styles.items():
         y = shown[f"pct_{col}"].to_numpy()
         label = f"{col}: {codes.FACTORS[col]}" if col in codes.FACTORS else "Any DVA factor"
         ax.plot(x, y, marker="o", color=colour, label=label,
                 linestyle="--" if col == "any_dva" else "-")  # fmt: skip
-        for xi in x[np.isnan(y)]:
-            symbol = text.at[shown.index[xi], f"pct_{col}"]
-            ax.annotate(symbol, (xi, 0), ha="center", va="bottom", color=colour)
-    ax.set_xticks(x, list(shown.index))
-    ax.set_xlabel("Financial year of referral")
+        for i in np.flatnonzero(np.isnan(y)):
+            symbol = text.at[shown.index[i], f"pct_{col}"]
+            ax.annotate(symbol, (x[i], 0), ha="center", va="bottom", color=colour)
+    date_axis(ax, period_bounds(shown.index[0])[0], period_bounds(shown.index[-1])[1],
+              "financial year of referral (April to March; short ticks mark the quarters)")
     ax.set_ylabel("% of episodes with a known DVA status")
     ax.set_ylim(bottom=0)
     ax.set_title("Domestic violence factors at assessment, by financial year")
@@ -685,7 +686,7 @@ def _prevalence_figure(table: Table, threshold: int) -> Figure:
 
 def _step_figure(table: Table, threshold: int) -> Figure:
     shown, text = _shown(table, threshold)
-    fig, axes = new_figure(width=8.0, height=4.0, ncols=len(HORIZONS))
+    fig, axes = new_figure(width=8.0, height=4.8, ncols=len(HORIZONS))
     measures = {"pct_stepped_up": "Stepped up", "pct_stepped_down": "Stepped down"}
     width = 0.38
     top = np.nanmax(shown[list(measures)].to_numpy(), initial=0.0)
@@ -695,27 +696,34 @@ def _step_figure(table: Table, threshold: int) -> Figure:
             row = f"{GROUP_LABELS[g]}, {h} months"
             y = shown.loc[row, list(measures)].to_numpy(dtype=float)
             pos = x + (i - 0.5) * width
+            # n as the published table shows it: a suppressed count stays "c".
+            n = text.at[row, "children_observed"]
+            # (with every bar suppressed, the empty container still gives the legend entry)
             ax.bar(pos[~np.isnan(y)], y[~np.isnan(y)], width, color=COLOURS[g],
-                   label=GROUP_LABELS[g])  # fmt: skip
+                   label=f"{GROUP_LABELS[g]}, n = {n}")  # fmt: skip
             for p, m in zip(pos[np.isnan(y)], np.array(list(measures))[np.isnan(y)], strict=True):
                 ax.annotate(text.at[row, m], (p, 0), ha="center", va="bottom")
         ax.set_xticks(x, list(measures.values()))
+        ax.set_xlim(-0.6, len(measures) - 0.4)  # so a suppressed bar's "c" is never clipped
         ax.set_ylim(0, max(10.0, top * 1.15))
         ax.set_ylabel("% of children observed")
         ax.set_xlabel(f"Status {h} months after the index date")
         ax.set_title(f"{h} months")
-    axes[0].legend(frameon=False)
+        # Below the axes, so that it never hides a bar.
+        ax.legend(frameon=False, fontsize=8, title="children observed at both dates",
+                  title_fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # fmt: skip
     title = "Children stepping up or down in status: DAN and comparison groups"
     fig.suptitle(title)
-    fig.subplots_adjust(top=0.82, wspace=0.3)
+    fig.subplots_adjust(top=0.84, bottom=0.33, wspace=0.3)
     return Figure(
         name="a6_status_step_rates", appendix=APPENDIX, title=title,
         caption=("Percentage of children observed at both dates whose vulnerability status "
                  "(none < child in need < CP plan < looked after) was more (stepped up) or less "
                  "(stepped down) intensive 6 and 12 months after the index date than at it; "
                  "from table a6_status_step_rates. The groups are not randomised and the "
-                 "difference is descriptive, not an effect of the programme. "
-                 + SUPPRESSED_CAPTION),
+                 "difference is descriptive, not an effect of the programme. n: children "
+                 "observed at both dates in the group (children_observed, the bars' "
+                 "denominator), as the table shows it. " + SUPPRESSED_CAPTION),
         figure=fig,
     )  # fmt: skip
 

@@ -257,9 +257,11 @@ def _draw_side(ax, y: float, values: dict[str, float], order: tuple[str, ...], s
 
 
 def _responses_figure(table: Table, threshold: int) -> Figure:
+    import textwrap
+
     shown = shown_values(table, threshold)
     rows = list(shown.index)
-    fig, ax = new_figure(8.5, 7.5)
+    fig, ax = new_figure(10.0, 8.0)
     gap = 0.6  # between items
     ys = [i + gap * (i // len(WAVES)) for i in range(len(rows))]
     mid = RESPONSES.index(NEUTRAL)
@@ -271,8 +273,16 @@ def _responses_figure(table: Table, threshold: int) -> Figure:
         ax.barh(y, v[NEUTRAL], left=-v[NEUTRAL] / 2, height=0.8, color=LIKERT_COLOURS[NEUTRAL])
         _draw_side(ax, y, v, RESPONSES[:mid][::-1], -v[NEUTRAL] / 2, -1)
         _draw_side(ax, y, v, RESPONSES[mid + 1 :], v[NEUTRAL] / 2, 1)
-    labels = [f"{r.split()[0]} {WAVE_LABELS[r.split()[1]].lower()}" for r in rows]
-    ax.set_yticks(ys, labels, fontsize=7)
+    # One tick per bar, labelled by its wave; each item by its wording (codes.SURVEY_ITEMS),
+    # wrapped, once for its pair of bars (minor ticks, without marks), left of the waves'
+    # labels. The item codes appear only in the tables.
+    ax.set_yticks(ys, [WAVE_LABELS[r.split()[1]].lower() for r in rows], fontsize=6.5)
+    items = list(dict.fromkeys(r.split()[0] for r in rows))
+    centres = [np.mean([y for y, r in zip(ys, rows, strict=True) if r.split()[0] == i])
+               for i in items]  # fmt: skip
+    ax.set_yticks(centres, [textwrap.fill(codes.SURVEY_ITEMS[i][1], 34) for i in items],
+                  minor=True, fontsize=7)  # fmt: skip
+    ax.tick_params(axis="y", which="minor", length=0, pad=48)
     ax.invert_yaxis()
     ax.axvline(0, color="0.3", linewidth=0.6)
     ax.set_xlim(-100, 100)
@@ -280,22 +290,23 @@ def _responses_figure(table: Table, threshold: int) -> Figure:
     ax.set_xticks(ticks, [f"{abs(t)}" for t in ticks])
     ax.set_xlabel("% of the wave's responses (disagree to the left, agree to the right; "
                   "the midpoint 3 is centred on 0)")  # fmt: skip
-    ax.set_ylabel("item and wave")
+    ax.set_ylabel("item (statement rated) and wave")
     title = "E-survey item responses at baseline and follow-up"
     ax.set_title(title)
     handles = [Patch(color=LIKERT_COLOURS[r]) for r in RESPONSES]
     names = ["1 strongly disagree", "2", "3 midpoint", "4", "5 strongly agree"]
     ax.legend(handles, names, ncols=5, frameon=False, fontsize=7, loc="upper center",
               bbox_to_anchor=(0.5, -0.09))  # fmt: skip
-    fig.subplots_adjust(bottom=0.16, left=0.16)
+    fig.subplots_adjust(bottom=0.16, left=0.33)
     return Figure(
         "a8_item_responses", APPENDIX, title,
         "Diverging stacked bars of each item's responses per wave, as percentages of the "
         "wave's responses, from table a8_item_responses (pct_1 to pct_5; skipped items, "
         "pct_missing, are not drawn, so a bar spans 100 minus that). Percentages suppressed in "
         "the table are not drawn, nor any segment beyond them on the same side (its position "
-        "would show the suppressed width); 'c' marks where. Items are worded in the table's "
-        "notes.", fig)  # fmt: skip
+        "would show the suppressed width); 'c' marks where. Each item is labelled by its "
+        "statement; the table's rows use the item codes q01 to q08, listed with the statements "
+        "in its notes.", fig)  # fmt: skip
 
 
 def _scale_figure(table: Table, threshold: int) -> Figure:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gf_eval.appendix.axes import month_middle, study_axis
 from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
@@ -200,6 +201,20 @@ def tables(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict) 
             sensitivity_table(models), placebo_table(models), pending_table(series, config)]  # fmt: skip
 
 
+def phase_in_statement(models: dict[str, pd.DataFrame], target: str, config: dict) -> tuple[int, str]:
+    """(months shaded, what the primary model does with them), read from the primary fit's own
+    specification (spec_phase_in in the estimates), so the figure says what was fitted."""
+    est = models["estimates"]
+    primary = est[(est["target"] == target) & est["primary"].astype(bool)]
+    if len(primary) != 1:
+        raise ValueError(f"estimates: expected one primary row for {target}, found {len(primary)}")
+    left_out = int(primary["spec_phase_in"].iloc[0])
+    if left_out:
+        return left_out, "the primary model leaves these months out of its fit"
+    return (config["analysis"]["sensitivity"]["phase_in_months"],
+            "the primary model fits through these months")  # fmt: skip
+
+
 def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict,
             site: str | None = None) -> list[Figure]:  # fmt: skip
     """One figure per target. With `site` (a multi-site run), the titles name the site and
@@ -207,7 +222,6 @@ def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict,
     cal = Calendar.from_config(config)
     programme = f"the programme at {site}" if site else "Growing Futures"
     threshold = config["disclosure"]["threshold"]
-    phase_in = config["analysis"]["sensitivity"]["phase_in_months"]
     pred = models["predictions"]
     out = []
     for target, description in DESCRIPTIONS.items():
@@ -217,8 +231,9 @@ def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict,
         count = s.loc[p["month"], spec["outcome"]].to_numpy(dtype=float)
         # Disclosure control: a monthly rate on 1..threshold events is not drawn.
         shown = ~((count >= 1) & (count <= threshold))
-        x = pd.PeriodIndex(p["month"], freq="M").to_timestamp() + pd.Timedelta(days=14)
-        fig, ax = new_figure()
+        phase_in, fitted_through = phase_in_statement(models, target, config)
+        x = month_middle(p["month"])
+        fig, ax = new_figure(8.0, 5.2)
         ax.fill_between(x, p["counterfactual_low"], p["counterfactual_high"], where=p["t"] >= cal.t0,
                         color=COLOURS["counterfactual"], alpha=0.15, linewidth=0,
                         label="counterfactual, 95% band")  # fmt: skip
@@ -232,22 +247,27 @@ def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict,
         late = series[(series["t"] > p["t"].max()) & series[spec["outcome"]].notna()]
         late = late[~late[spec["outcome"]].between(1, threshold)]
         if len(late):
-            xl = pd.PeriodIndex(late["month"], freq="M").to_timestamp() + pd.Timedelta(days=14)
+            xl = month_middle(late["month"])
             rate = 100 * late[spec["outcome"]] / late[spec["offset"]].where(late[spec["offset"]] > 0)
             ax.plot(xl, rate, "o", ms=3,
                     mfc="none", color=COLOURS["observed"],
                     label="month left out (DVA status incomplete)")  # fmt: skip
         ax.axvline(cal.intervention_start, color="0.2", lw=1)
         ax.axvspan(cal.intervention_start, cal.intervention_start + pd.DateOffset(months=phase_in),
-                   color="0.85", zorder=0, label=f"start and {phase_in}-month phase-in")  # fmt: skip
+                   color="0.85", zorder=0,
+                   label=f"shaded: start and {phase_in}-month phase-in\n({fitted_through})")  # fmt: skip
         if not site:
             ax.axvline(cal.funding_end, color="0.5", lw=1, ls=":", label="funding ends")
         ax.set_title(f"{site + ': ' if site else ''}{description}\n"
                      "monthly rate and the primary interrupted time series", loc="left")
-        ax.set_xlabel("month of referral")
+        study_axis(ax, cal, "month of referral, by financial year (April to March; short ticks "
+                            "mark the quarters)")  # fmt: skip
         ax.set_ylabel(RATE_UNITS[target])
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, loc="lower left", frameon=False, ncol=2)
+        # Below the axes, so that it never hides a month.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False,
+                  ncol=2)  # fmt: skip
+        fig.subplots_adjust(bottom=0.31, top=0.88)
         out.append(Figure(
             name=f"target_{target}", appendix="targets",
             title=f"{description}: monthly rate with the primary model",
@@ -256,8 +276,9 @@ def figures(series: pd.DataFrame, models: dict[str, pd.DataFrame], config: dict,
                 f"{threshold} events are not drawn (disclosure control). Blue: the primary "
                 "model's fitted segmented trend. Red dashed: the counterfactual, the pre-period "
                 "trend and season continued, with its 95% band. The vertical line marks the "
-                f"start of {programme}, the grey band the phase-in"
-                + ("." if site else ", the dotted line the end of funding.")
+                f"start of {programme}, the grey band the first {phase_in} months "
+                f"(phase-in): {fitted_through}"
+                + ("." if site else "; the dotted line the end of funding.")
             ),
             figure=fig,
         ))  # fmt: skip
