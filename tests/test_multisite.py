@@ -95,6 +95,7 @@ def test_site_estimates_hold_both_models_for_every_treated_site_and_target(shock
     assert (est["relative_change"] < est["ci_high"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_path):
     project = copy_project(tmp_path / "project")

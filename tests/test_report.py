@@ -131,6 +131,7 @@ def test_audit_passes_on_the_run_and_names_exactly_what_differs(scratch):
     ])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_clean_runs_give_byte_identical_outputs(project, tmp_path):
     # A second run from nothing, with another hash seed for Python's sets and dicts.
     other = copy_project(tmp_path / "second")

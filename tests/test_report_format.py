@@ -143,3 +143,15 @@ def test_every_published_column_has_a_dictionary_entry(pipeline, tmp_path):
         assert set(meta["columns"]) == set(csv_columns), t.name
         assert all(v["label"] and v["unit"] in columns.UNITS for v in meta["columns"].values())
         assert meta["number"] == number("Table", t.appendix, t.name) is not None
+
+
+def test_captions_name_columns_by_their_headers_and_tables_by_their_numbers():
+    from gf_eval.report.html import humanise
+
+    meta = {"columns": {"mw_p_adjusted": {"label": "p, Mann-Whitney, Holm-adjusted",
+                                          "unit": "p_value"}}}  # fmt: skip
+    text = ("mw_p_adjusted: adjusted (analysis.survey_adjustment = holm); means are in "
+            "a8_item_responses; rb_ci_* as in gf_eval.stats; target_sensitivity too.")
+    assert humanise(text, meta) == (
+        "\u201cp, Mann-Whitney, Holm-adjusted\u201d: adjusted (analysis.survey_adjustment = "
+        "holm); means are in Table 8.2; rb_ci_* as in gf_eval.stats; Table T.3 too.")

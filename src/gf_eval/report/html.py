@@ -293,8 +293,38 @@ CSV_FORMAT_NOTES = {
 }  # fmt: skip
 
 
+def _published_numbers() -> dict[str, str]:
+    """Every declared table's and figure's number by its name (a table wins a shared name)."""
+    found = {}
+    for part in appendix.PARTS:
+        module = appendix._module(part)
+        for kind, names in (("Figure", module.FIGURES), ("Table", module.TABLES)):
+            found |= {name: number(kind, part, name) for name in names}
+    return found
+
+
+MACHINE_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def humanise(text: str, meta: dict) -> str:
+    """A caption or note as the report shows it: the table's own column names by their
+    headers, and other published tables and figures by their numbers. The sidecar keeps the
+    machine names, which are the CSV's."""
+    columns = meta.get("columns", {})
+    numbers = _published_numbers()
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        if word in columns:
+            return f"\u201c{columns[word]['label']}\u201d"
+        return numbers.get(word) or word
+
+    return MACHINE_NAME.sub(swap, text)
+
+
 def _notes(meta: dict) -> str:
-    items = "".join(f"<li>{_esc(CSV_FORMAT_NOTES.get(n, n))}</li>" for n in meta.get("notes", []))
+    items = "".join(f"<li>{_esc(humanise(CSV_FORMAT_NOTES.get(n, n), meta))}</li>"
+                    for n in meta.get("notes", []))  # fmt: skip
     return f'<ul class="notes">{items}</ul>' if items else ""
 
 
@@ -316,7 +346,7 @@ def _table_section(tables: Path, name: str) -> str:
     meta.setdefault("name", name)
     return (f'<section id="{_esc(name)}"><h3>{_number("Table", meta)}{_esc(meta["title"])} '
             f'<small>({_esc(name)}.csv)</small></h3>{_badge(meta)}'
-            f'<p class="caption">{_esc(meta["caption"])}</p>'
+            f'<p class="caption">{_esc(humanise(meta["caption"], meta))}</p>'
             f"{_table_html(tables / f'{name}.csv', meta)}{_notes(meta)}</section>")  # fmt: skip
 
 
@@ -328,7 +358,8 @@ def _figure_section(figures: Path, name: str) -> str:
             f'<h3>{_number("Figure", meta)}{_esc(meta["title"])} '
             f"<small>({_esc(name)}.png, .svg)</small></h3>"
             f'<img alt="{_esc(meta["title"])}" src="data:image/png;base64,{data}">'
-            f'<figcaption class="caption">{_esc(meta["caption"])}</figcaption></figure>')  # fmt: skip
+            f'<figcaption class="caption">{_esc(humanise(meta["caption"], meta))}</figcaption>'
+            "</figure>")  # fmt: skip
 
 
 def _source(root: Path, config: dict) -> str:
