@@ -120,3 +120,81 @@ def test_placebo_starts_fit_only_the_pre_period(pipeline, calendar):
     # MARAC: April 2012 to August 2015; DVA series: April 2013 to August 2015
     assert placebo.groupby("target")["months_fitted"].first().to_dict() == {
         "repeat_marac": calendar.t0, "dva_rereferrals": calendar.t0 - 12, "cin_dva": calendar.t0 - 12}
+
+
+# ---- both estimands ------------------------------------------------------------------------
+
+
+def test_the_average_estimand_is_the_mean_relative_change_computed_by_hand():
+    # Noise-free Poisson means (huge counts) with level -0.2 and slope -0.01 from t = 24: the
+    # model recovers them, and the average over 12 post months is the hand mean of exp - 1.
+    import pandas as pd
+
+    from gf_eval.stats.its import ITS
+
+    t = np.arange(36, dtype=float)
+    x = (t >= 24).astype(float)
+    mu = 1e6 * np.exp(0.01 * t - 0.2 * x - 0.01 * x * (t - 24))
+    frame = pd.DataFrame({"t": t, "y": np.round(mu), "n": 1.0})
+    res = ITS(frame, "y", "t", 24, family="poisson", offset="n").fit()
+    got = targets.relative_change_average(res, 12)
+    by_hand = np.mean(np.exp(-0.2 - 0.01 * np.arange(12))) - 1
+    assert got.estimate == pytest.approx(by_hand, abs=1e-4)
+    assert got.ci_low < got.estimate < got.ci_high and got.ci_high - got.ci_low < 0.01
+    # one month is the level change alone, which is the end estimand at k = 0
+    assert targets.relative_change_average(res, 1).estimate == pytest.approx(
+        targets.relative_change_at(res, 0).estimate, abs=1e-12)
+
+
+def test_truth_records_the_average_over_every_post_month(pipeline, config):
+    from gf_eval.config import Calendar
+
+    cal = Calendar.from_config(config)
+    months = np.arange(cal.t_end - cal.t0 + 1)  # September 2015 to March 2017: 19 months
+    assert len(months) == 19
+    for target in TARGETS:
+        effect = config["synthetic"]["effects"][target]
+        t = pipeline["truth"]["targets"][target]
+        by_hand = np.mean(np.expm1(effect["level_change"] + effect["slope_change"] * months))
+        assert t["relative_change_average"] == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_both_estimands_are_reported_and_the_config_names_the_verdicts_one(pipeline):
+    import copy
+
+    from gf_eval.stats.verdict import verdict
+
+    est = pipeline["models"]["estimates"]
+    primary = est[est["primary"]].set_index("target")
+    assert (primary["estimand"] == "end").all()
+    for target, row in primary.iterrows():
+        assert row["average_ci_low"] < row["average_change"] < row["average_ci_high"]
+        assert row["verdict"] == verdict(row["target_change"], row["relative_change"],
+                                         row["ci_low"], row["ci_high"])  # fmt: skip
+    config = copy.deepcopy(pipeline["config"])
+    config["analysis"]["estimand"] = "average"
+    again = targets.run(pipeline["derived"]["monthly_series"], config)["estimates"]
+    again = again[again["primary"]].set_index("target")
+    assert (again["estimand"] == "average").all()
+    for target, row in again.iterrows():
+        assert row["verdict"] == verdict(row["target_change"], row["average_change"],
+                                         row["average_ci_low"], row["average_ci_high"])  # fmt: skip
+    # the truth check covers both estimands
+    check = pipeline_truth_check(pipeline)
+    assert sorted(set(check["estimand"])) == ["average", "end"] and len(check) == 6
+
+
+def pipeline_truth_check(pipeline):
+    from gf_eval.analysis import truth_check
+
+    return truth_check(pipeline["models"]["estimates"], pipeline["truth"])
+
+
+def test_the_average_estimand_covers_the_truth_over_seeds(seed_runs):
+    inside = sum(
+        row["average_ci_low"] < run["truth"]["targets"][target]["relative_change_average"]
+        < row["average_ci_high"]
+        for run in seed_runs.values() for target in TARGETS
+        for row in [_primary(run["models"], target)]
+    )  # fmt: skip
+    assert inside >= 13  # of 15; 12 or fewer has probability 0.036 under 95% coverage

@@ -14,18 +14,28 @@ MODEL_FILES = ("prepost.csv", "estimates.csv", "placebo.csv", "predictions.csv",
                "truth_check.csv", "summaries.txt")  # fmt: skip
 
 
+# Each estimand: the truth.json key, and the estimate's columns.
+TRUTH_ESTIMANDS = {
+    "end": ("relative_change_end", "relative_change", "ci_low", "ci_high"),
+    "average": ("relative_change_average", "average_change", "average_ci_low", "average_ci_high"),
+}
+
+
 def truth_check(estimates: pd.DataFrame, truth: dict | None) -> pd.DataFrame:
-    """Each primary estimate beside the generator's true relative change (synthetic data only)."""
-    cols = ["target", "true_relative_change", "relative_change", "ci_low", "ci_high", "covered"]
+    """Each primary estimate beside the generator's true relative change, for both estimands
+    (synthetic data only)."""
+    cols = ["target", "estimand", "true_relative_change", "relative_change", "ci_low", "ci_high",
+            "covered"]  # fmt: skip
     if truth is None:
         return pd.DataFrame(columns=cols)
     primary = estimates[estimates["primary"]].set_index("target")
     rows = []
     for target, t in truth["targets"].items():
         row = primary.loc[target]
-        true = t["relative_change_end"]
-        rows.append([target, true, row["relative_change"], row["ci_low"], row["ci_high"],
-                     bool(row["ci_low"] <= true <= row["ci_high"])])  # fmt: skip
+        for estimand, (key, est, low, high) in TRUTH_ESTIMANDS.items():
+            true = t[key]
+            rows.append([target, estimand, true, row[est], row[low], row[high],
+                         bool(row[low] <= true <= row[high])])  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -1,9 +1,12 @@
 """The three targets: descriptive pre/post comparison, primary ITS, sensitivity analyses and
 verdicts, all as the config's `analysis` section pre-specifies.
 
-The estimand is the relative change in the target's rate (count per case or per referral) at
-the last month of data, fitted against the counterfactual trend: exp(level + slope * k) - 1 with
-k the months from the intervention start to data_end. A month whose DVA status is still too
+Two estimands are reported side by side: the relative change in the target's rate (count per
+case or per referral) at the last month of data against the counterfactual trend,
+exp(level + slope * k) - 1 with k the months from the intervention start to data_end; and the
+average relative change over the post-intervention months from the start to data_end,
+mean_k exp(level + slope * k) - 1. The config's `analysis.estimand` (end or average) names the
+one the verdict rests on. A month whose DVA status is still too
 incomplete (config `max_pending_share`) is left out of the fit, and the effect at data_end is
 projected from the fitted trend; two sensitivity analyses fit every month instead, counting
 the episodes still under assessment as not DVA, or as DVA.
@@ -124,26 +127,52 @@ def relative_change_at(res: ITSResults, months_after_start: float) -> Term:
                 float(np.expm1(t.ci_high)), t.p)  # fmt: skip
 
 
+def relative_change_average(res: ITSResults, months: int) -> Term:
+    """mean_k exp(level + slope * k) - 1 over k = 0 .. months - 1, with a delta-method
+    interval built on the log scale (so that it keeps the ratio's skew): the average relative
+    change of the rate over the first `months` post-intervention months."""
+    k = np.arange(months, dtype=float)
+    names = ["level_change", *(["slope_change"] if "slope_change" in res.params.index else [])]
+    b = res.params[names].to_numpy()
+    cov = res.cov_params().loc[names, names].to_numpy()
+    ratio = np.exp(b[0] + (b[1] * k if len(b) > 1 else 0.0))
+    log_mean = float(np.log(ratio.mean()))
+    grad = np.array([1.0, *([float((k * ratio).sum() / ratio.sum())] if len(b) > 1 else [])])
+    se = float(np.sqrt(grad @ cov @ grad))
+    q = res.quantile()
+    p = res._p(log_mean / se) if se > 0 else float("nan")
+    return Term(float(np.expm1(log_mean)), se, float(np.expm1(log_mean - q * se)),
+                float(np.expm1(log_mean + q * se)), p)  # fmt: skip
+
+
+ESTIMANDS = ("end", "average")
+
+
 @dataclass
 class TargetFit:
     target: str
     analysis: Analysis
     frame: pd.DataFrame
     result: ITSResults
-    relative_change: Term
+    relative_change: Term  # at the last month of data
+    average_change: Term  # over every post-intervention month to data_end
 
 
 def fit(series: pd.DataFrame, target: str, analysis: Analysis, config: dict) -> TargetFit:
     cal = Calendar.from_config(config)
     frame = model_frame(series, target, analysis, config)
     res = _its(frame, analysis, cal.t0).fit(se=analysis.se, lags=analysis.lags)
-    return TargetFit(target, analysis, frame, res, relative_change_at(res, cal.t_end - cal.t0))
+    # Both over the same months as the truth: from the start to data_end, whether or not the
+    # last months were in the fit.
+    return TargetFit(target, analysis, frame, res, relative_change_at(res, cal.t_end - cal.t0),
+                     relative_change_average(res, cal.t_end - cal.t0 + 1))  # fmt: skip
 
 
-def estimate_row(f: TargetFit, target_change: float) -> dict:
-    res, rc = f.result, f.relative_change
+def estimate_row(f: TargetFit, target_change: float, estimand: str = "end") -> dict:
+    res, rc, avg = f.result, f.relative_change, f.average_change
     lvl, slp = res.terms["level_change"], res.terms.get("slope_change")
-    ok = all(np.isfinite([rc.estimate, rc.ci_low, rc.ci_high]))
+    judged = rc if estimand == "end" else avg
+    ok = all(np.isfinite([judged.estimate, judged.ci_low, judged.ci_high]))
     return {
         "target": f.target,
         "analysis": f.analysis.name,
@@ -155,6 +184,11 @@ def estimate_row(f: TargetFit, target_change: float) -> dict:
         "ci_low": rc.ci_low,
         "ci_high": rc.ci_high,
         "p": rc.p,
+        "average_change": avg.estimate,
+        "average_ci_low": avg.ci_low,
+        "average_ci_high": avg.ci_high,
+        "average_p": avg.p,
+        "estimand": estimand,
         "level_change": lvl.estimate,
         "level_change_se": lvl.se,
         "slope_change": slp.estimate if slp else np.nan,
@@ -163,7 +197,8 @@ def estimate_row(f: TargetFit, target_change: float) -> dict:
         "rho": res.rho if res.rho is not None else np.nan,
         "durbin_watson": res.diagnostics.durbin_watson,
         "target_change": target_change,
-        "verdict": verdict(target_change, rc.estimate, rc.ci_low, rc.ci_high) if ok else "",
+        "verdict": verdict(target_change, judged.estimate, judged.ci_low, judged.ci_high)
+        if ok else "",
         "note": "",
         **{f"spec_{k}": v for k, v in asdict(f.analysis).items() if k not in ("name", "primary")},
     }
@@ -233,7 +268,7 @@ def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
                 estimates.append({"target": target, "analysis": analysis.name, "primary": False,
                                   "target_change": change, "note": f"not estimable: {err}"})  # fmt: skip
                 continue
-            estimates.append(estimate_row(f, change))
+            estimates.append(estimate_row(f, change, config["analysis"].get("estimand", "end")))
             if analysis.primary:
                 predictions.append(_predictions(f))
                 summaries[target] = f.result.summary()

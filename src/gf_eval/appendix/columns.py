@@ -97,6 +97,11 @@ COLUMNS: dict[str, Column] = {
     "post_rate": C("Rate per 100, post", "percent"),
     "prepost_change_pct": C("Change in count, pre to post (%)", "percent_change"),
     "relative_change": C("Relative change at data end (%)", "relative_change"),
+    "average_change": C("Average relative change over the post period (%)", "relative_change"),
+    "average_ci_low": C("Average change, 95% CI lower (%)", "relative_change"),
+    "average_ci_high": C("Average change, 95% CI upper (%)", "relative_change"),
+    "average_p": C("p, average change", "p_value"),
+    "estimand": C("Verdict on", "text"),
     "true_relative_change": C("True relative change (%)", "relative_change"),
     "covered": C("Interval covers the truth", "yes_no"),
     "target_change": C("Target change (%)", "relative_change"),
@@ -304,7 +309,8 @@ TABLE_COLUMNS: dict[str, dict[str, Column]] = {
     "target_placebo": {**_RELATIVE_CI,
                        "relative_change": C("Relative change at the last pre month (%)",
                                             "relative_change")},  # fmt: skip
-    "truth_check": {**_RELATIVE_CI},
+    "truth_check": {**_RELATIVE_CI, "estimand": C("Estimand", "text"),
+                    "relative_change": C("Estimate (%)", "relative_change")},
     "a7_outcomes": {**_SCORE_CI},
     "a7_engagement_outcomes": {**_SCORE_CI,
                                "difference": C("Difference, whole family", "score")},  # fmt: skip
@@ -320,6 +326,7 @@ PATTERNS: tuple[tuple[str, str, str], ...] = (
 # Estimate, lower and upper bound of one 95% interval: the report prints them in one cell.
 INTERVALS: tuple[tuple[str, str, str], ...] = (
     ("relative_change", "ci_low", "ci_high"),
+    ("average_change", "average_ci_low", "average_ci_high"),
     ("mean_change", "ci_low", "ci_high"),
     ("difference", "ci_low", "ci_high"),
     ("count_change_pct", "count_change_ci_low", "count_change_ci_high"),

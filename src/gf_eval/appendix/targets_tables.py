@@ -35,6 +35,9 @@ def _model_spec(counts=(), derived_from=None, extra=(), labels=()) -> dict:
             "decimals": {c: 3 for c in (*MODEL_COLUMNS, *extra)}}  # fmt: skip
 
 
+ESTIMAND_LABELS = {"end": "change at data end", "average": "average change"}
+
+
 def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
     est, pp = models["estimates"], models["prepost"].set_index("target")
     primary = est[est["primary"]].set_index("target")
@@ -48,7 +51,10 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "pre_rate": p["pre_rate"], "post_rate": p["post_rate"],
             "prepost_change_pct": p["count_change_pct"],
             "relative_change": m["relative_change"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
-            "target_change": f"{config['targets'][target]:.2f}", "verdict": m["verdict"],
+            "average_change": m["average_change"], "average_ci_low": m["average_ci_low"],
+            "average_ci_high": m["average_ci_high"],
+            "target_change": f"{config['targets'][target]:.2f}",
+            "estimand": ESTIMAND_LABELS[m["estimand"]], "verdict": m["verdict"],
             "months_fitted": f"{m['first_month']} to {m['last_month']}",
         })  # fmt: skip
     frame = pd.DataFrame(rows).set_index("target")
@@ -56,10 +62,11 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
         frame[col] = frame[col].astype("int64")
     s = _model_spec(
         counts=("pre_count", "post_count", "pre_denominator", "post_denominator"),
+        extra=("average_change", "average_ci_low", "average_ci_high"),
         derived_from={"pre_rate": ("pre_count", "pre_denominator"),
                       "post_rate": ("post_count", "post_denominator"),
                       "prepost_change_pct": ("pre_count", "post_count")},  # fmt: skip
-        labels=("description", "target_change", "verdict", "months_fitted"),
+        labels=("description", "target_change", "estimand", "verdict", "months_fitted"),
     )
     pre, post = config["windows"]["pre"], config["windows"]["post"]
     cal = Calendar.from_config(config)
@@ -75,8 +82,11 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "standard errors, one Fourier pair for season, the log denominator as offset) of the "
             f"relative change in the rate in the last month of data ({cal.data_end:%B %Y}) "
             "against the counterfactual trend, as a fraction (-0.25 is a 25% reduction), with "
-            "its 95% interval. The verdict compares the interval with target_change by the rule "
-            "in gf_eval/stats/verdict.py."
+            "its 95% interval; average_change is the average relative change over the "
+            f"post-intervention months ({cal.intervention_start:%B %Y} to {cal.data_end:%B %Y}), "
+            "with its 95% interval. The verdict compares the interval of the pre-specified "
+            "estimand (config analysis.estimand, named in estimand) with target_change by the "
+            "rule in gf_eval/stats/verdict.py."
         ),
         frame=frame, spec=TableSpec(**s),
         notes=(

@@ -424,9 +424,10 @@ def build(root: str | Path, config: dict) -> str:
     truth = ""
     if config["extracts"] == SYNTHETIC and (models / "truth_check.csv").is_file():
         truth = ("<h3>Estimates against the generator's true effects (working table)</h3>"
-                 "<p class='caption'>Each target's primary estimate of the relative change at "
-                 "the data end, with its 95% interval, against the effect the synthetic data "
-                 "were generated with; the last column says whether the interval covers it."
+                 "<p class='caption'>Each target's primary estimates, of the relative change at "
+                 "the data end and of the average relative change over the post-intervention "
+                 "months, with their 95% intervals, against the effects the synthetic data were "
+                 "generated with; the last column says whether the interval covers it."
                  "</p>" + _table_html(models / "truth_check.csv"))  # fmt: skip
     summaries = (models / "summaries.txt").read_text(encoding="utf-8")
     return f"""<!DOCTYPE html>

@@ -7,6 +7,8 @@ as CSV files and truth.json. The same settings give byte-identical files.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from gf_eval.extracts import EXTRACTS
 from gf_eval.files import atomic_path, write_text
 from gf_eval.synth.casework import simulate_casework
 from gf_eval.synth.marac import CASES, REPEAT_SHARE, simulate_marac
-from gf_eval.synth.series import Effect, WithShock, cumulative_relative_change
+from gf_eval.synth.series import Effect, Rate, WithShock, cumulative_relative_change
 from gf_eval.synth.social_care import EVENTS, SHARE_A, SHARE_AB, simulate_social_care
 from gf_eval.synth.survey import simulate_survey
 
@@ -63,9 +65,12 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     if shock:
         t_shock = cal.month_index(pd.Timestamp(shock["start"]))
         paths = {k: WithShock(e, Effect(shock["level_change"], 0.0), t_shock) for k, e in its.items()}
-    marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0])
+    noisy = partial(target_noise, syn.get("target_noise"))
+    marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0],
+                                        noisy(REPEAT_SHARE))  # fmt: skip
     social, events, social_truth = simulate_social_care(
-        cal, paths["dva_rereferrals"], paths["cin_dva"], scale, streams[1]
+        cal, paths["dva_rereferrals"], paths["cin_dva"], scale, streams[1], noisy(SHARE_A),
+        noisy(SHARE_AB),
     )
     casework, casework_truth = simulate_casework(
         cal, events, social["cs_children"], casework_effects, scale, streams[2]
@@ -96,6 +101,15 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     return tables, truth
 
 
+def target_noise(setting: dict | None, rate: Rate) -> Rate:
+    """A target's latent share with the config's `synthetic.target_noise`: its AR(1)
+    coefficient `rho` and marginal SD `sd` on the log scale, each keeping the built-in value
+    when absent or null."""
+    setting = setting or {}
+    return replace(rate, ar_rho=rate.ar_rho if setting.get("rho") is None else setting["rho"],
+                   ar_sd=rate.ar_sd if setting.get("sd") is None else setting["sd"])  # fmt: skip
+
+
 def _target_truth(cal: Calendar, its: dict[str, Effect]) -> dict:
     months = cal.months()
     t = np.arange(len(months))
@@ -114,6 +128,8 @@ def _target_truth(cal: Calendar, its: dict[str, Effect]) -> dict:
             "slope_change": effect.slope_change,
             "months_post": int(post.sum()),
             "relative_change_end": effect.relative_change(cal.t_end, cal.t0),
+            # The mean over the post months of the relative change of the rate, start to end.
+            "relative_change_average": float(np.mean(np.expm1(effect.path(t[post], cal.t0)))),
             "relative_change_cumulative": cumulative_relative_change(
                 weights[name][post], effect.path(t[post], cal.t0)
             ),

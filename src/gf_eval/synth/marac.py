@@ -33,13 +33,15 @@ COORDINATOR_ERROR = 0.02  # share of coordinator flags flipped at random
 
 
 def simulate_marac(
-    cal: Calendar, effect: Effect, scale: float, rng: np.random.Generator
+    cal: Calendar, effect: Effect, scale: float, rng: np.random.Generator,
+    repeat_share: Rate = REPEAT_SHARE,
 ) -> tuple[pd.DataFrame, dict]:
-    """Return the MARAC extract (internal columns start with '_') and its true parameters."""
+    """Return the MARAC extract (internal columns start with '_') and its true parameters.
+    `repeat_share` is the latent share of cases that are repeats (its noise can be set)."""
     months = cal.months(cal.history_start)
     t = np.arange(len(months)) + cal.month_index(cal.history_start)
     counts = rng.poisson(np.exp(CASES.draw_log(months, t, rng) + np.log(scale)))
-    p_repeat = np.minimum(np.exp(REPEAT_SHARE.draw_log(months, t, rng) + effect.path(t, cal.t0)), 0.95)
+    p_repeat = np.minimum(np.exp(repeat_share.draw_log(months, t, rng) + effect.path(t, cal.t0)), 0.95)
     dates = random_dates(months, counts, rng)
     case_month = np.repeat(np.arange(len(months)), counts)
     days = dates.astype("int64")

@@ -61,14 +61,17 @@ OTHER_FACTORS = {
 
 
 def simulate_social_care(
-    cal: Calendar, dva_rereferral: Effect, cin_dva: Effect, scale: float, rng: np.random.Generator
+    cal: Calendar, dva_rereferral: Effect, cin_dva: Effect, scale: float, rng: np.random.Generator,
+    share_a: Rate = SHARE_A, share_ab: Rate = SHARE_AB,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, dict]:
-    """Return the linked tables, the internal event list (for the casework books), and truth."""
+    """Return the linked tables, the internal event list (for the casework books), and truth.
+    `share_a` and `share_ab` are the latent shares of referrals that are DVA re-referrals and
+    DVA referrals (their noise can be set)."""
     months = cal.months(cal.history_start)
     t = np.arange(len(months)) + cal.month_index(cal.history_start)
     counts = rng.poisson(np.exp(EVENTS.draw_log(months, t, rng) + np.log(scale)))
-    p_a = np.exp(SHARE_A.draw_log(months, t, rng) + dva_rereferral.path(t, cal.t0))
-    p_ab = np.exp(SHARE_AB.draw_log(months, t, rng) + cin_dva.path(t, cal.t0))
+    p_a = np.exp(share_a.draw_log(months, t, rng) + dva_rereferral.path(t, cal.t0))
+    p_ab = np.exp(share_ab.draw_log(months, t, rng) + cin_dva.path(t, cal.t0))
     p_c = np.exp(SHARE_C.draw_log(months, t, rng))
     if np.any(p_ab - p_a < 0.05) or np.any(p_ab + p_c > 0.95):
         raise ValueError("synthetic effects push referral-type shares out of range")
