@@ -1,0 +1,975 @@
+"""Power and minimum detectable effect of an interrupted time series, by simulation.
+
+Generic: a `Design` describes a count series and knows nothing of any programme.
+
+The data-generating model, for periods t = 0 .. n_pre + n_post - 1 with T0 = n_pre the first
+post period:
+
+    log mu_t = log(offset_t) + level + trend*(t - (T0 - 1)) + season_t + u_t - noise_sd^2/2
+               + effect_t,
+    season_t = sum_k A_k cos(2*pi*k*s_t/period - phi_k),   s_t = season_first + t,
+    u_t = rho*u_{t-1} + e_t  (stationary AR(1) on the log rate, marginal SD noise_sd),
+
+so `level` is the log expected count per unit of offset at the last pre period (season and
+noise aside; the noise is centred so that exp(level) stays the expected rate). Given mu_t the
+count is Poisson (dispersion 1); with dispersion phi > 1 gamma-Poisson with Var = phi*mu
+(NB1); with phi < 1 binomial with ceil(mu/(1 - phi)) trials (Var ~ phi*mu, a count bounded by
+its denominator); with nb_alpha > 0 gamma-Poisson with Var = mu + alpha*mu^2 (NB2).
+
+The effect is the relative change `effect` at the estimand's period (by default the last
+period, T0 + n_post - 1; `horizon` periods after T0), with a shape: ``step``, the same
+relative change in every post period; ``ramp``, linear on the log scale from 0 at T0 to
+log(1 + effect) at the horizon.
+
+Each simulated series is fitted with the ITS model of `gf_eval.stats.its` (level and slope
+change, `harmonics` Fourier pairs, log offset) and the estimand is b2 + b3*horizon, the log
+relative change at the horizon. A replication *detects* the effect when the (1 - alpha)
+interval of that estimand excludes no change on the side of the alternative:
+``reduction``, upper limit < 0 (the verdict rule of `gf_eval.stats.verdict`: "no evidence of
+reduction" when the upper limit >= 0, so power is one-sided at alpha/2 = 2.5%); ``increase``,
+lower limit > 0; ``two-sided``, either. By default the alternative follows the sign of the
+effect (a reduction when the effect is 0). Fits that fail count as non-detections and are
+reported.
+
+All randomness comes from the required `seed`; the same seed gives the same draws at every
+effect size and post length (common random numbers), so power curves are smooth and the
+minimum detectable effect is found by a monotone search on one set of draws. Counts come from
+the inverse CDFs of common uniforms, so that a larger effect lowers every draw.
+
+Quasi-Poisson and Poisson with model-based standard errors are fitted by a vectorised IRLS
+that reproduces `ITS.fit` (the test checks it to 1e-6); every other estimator (`se` newey, or
+any type `its.SE_TYPES` lists; negbin; gaussian on the log rate) is fitted by `ITS.fit`
+replication by replication.
+
+`fit_design` estimates a design from pre-period data alone; `sites_needed` turns a single-site
+simulation into the number of comparable sites a fixed-effect pooled estimate needs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+from gf_eval.stats import its as _its
+from gf_eval.stats.its import ITS, ITSInputError
+
+SHAPES = ("step", "ramp")
+ALTERNATIVES = ("reduction", "increase", "two-sided")
+FAST = ("poisson", "quasipoisson")  # families the vectorised IRLS fits (model-based SE)
+MAX_LOG_EFFECT = math.log(100.0)  # the search stops at a 99% reduction (or a 100-fold rise)
+
+
+def _real(name: str, value, low: float | None = None, high: float | None = None,
+          low_open: bool = False, high_open: bool = False) -> float:  # fmt: skip
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):  # fmt: skip
+        raise ITSInputError(f"{name} must be a finite number, not {value!r}")
+    v = float(value)
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ITSInputError(f"{name} must be {'>' if low_open else '>='} {low:g}, not {value!r}")
+    if high is not None and (v > high or (high_open and v == high)):
+        raise ITSInputError(f"{name} must be {'<' if high_open else '<='} {high:g}, not {value!r}")
+    return v
+
+
+def _int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or not float(value).is_integer() or value < low:  # fmt: skip
+        raise ITSInputError(f"{name} must be a whole number >= {low}, not {value!r}")
+    return int(value)
+
+
+def _tuple(value) -> tuple[float, ...]:
+    if value is None:
+        return ()
+    if np.ndim(value) == 0:
+        return (float(value),)
+    return tuple(float(v) for v in value)
+
+
+# --- the design ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Design:
+    """A count series to plan for; see the module docstring for the model.
+
+    n_pre, n_post : periods before and from the start (n_post >= 2 for a slope change).
+    level : log expected count per unit of offset at the last pre period (season-free).
+    trend : change of the log rate per period.
+    season_amplitude, season_phase : A_k and phi_k (radians) of each harmonic k = 1, 2, ...
+    period, season_first : the seasonal period and the season value of period 0.
+    offset_pre : the offset of each pre period (None: no offset, 1 throughout).
+    offset_post : the offset of the post periods: a number, or a path (periods beyond its end
+        repeat its last value); default the mean of the last 12 pre offsets.
+    dispersion : count dispersion phi given mu (1 Poisson, > 1 NB1, < 1 binomial).
+    nb_alpha : NB2 alpha (Var = mu + alpha*mu^2); not with dispersion != 1.
+    rho, noise_sd : AR(1) correlation and marginal SD of the log-rate noise (0: none).
+    horizon : periods after T0 at which the effect is stated and estimated (default
+        n_post - 1, the last period); may lie beyond the fitted post periods.
+    """
+
+    n_pre: int
+    n_post: int
+    level: float
+    trend: float = 0.0
+    season_amplitude: tuple[float, ...] = ()
+    season_phase: tuple[float, ...] = ()
+    period: float = 12.0
+    season_first: float = 1.0
+    offset_pre: tuple[float, ...] | None = None
+    offset_post: float | tuple[float, ...] | None = None
+    dispersion: float = 1.0
+    nb_alpha: float = 0.0
+    rho: float = 0.0
+    noise_sd: float = 0.0
+    horizon: int | None = None
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "n_pre", _int("n_pre (pre-period length)", self.n_pre, _its.MIN_PRE))
+        set_(self, "n_post", _int("n_post (post-period length)", self.n_post, 2))
+        for name in ("level", "trend", "season_first"):
+            set_(self, name, _real(name, getattr(self, name)))
+        set_(self, "period", _real("period", self.period, 0, low_open=True))
+        amp, phase = _tuple(self.season_amplitude), _tuple(self.season_phase)
+        if not phase and amp:
+            phase = (0.0,) * len(amp)
+        if len(amp) != len(phase):
+            raise ITSInputError("season_amplitude and season_phase need one value per harmonic")
+        for a in amp + phase:
+            _real("season amplitude and phase", a)
+        set_(self, "season_amplitude", amp)
+        set_(self, "season_phase", phase)
+        set_(self, "dispersion", _real("dispersion", self.dispersion, 0, low_open=True))
+        set_(self, "nb_alpha", _real("nb_alpha", self.nb_alpha, 0))
+        if self.nb_alpha > 0 and self.dispersion != 1:
+            raise ITSInputError("give the overdispersion as dispersion (NB1) or nb_alpha (NB2), "
+                                "not both")  # fmt: skip
+        set_(self, "rho", _real("rho", self.rho, -1, 1, low_open=True, high_open=True))
+        set_(self, "noise_sd", _real("noise_sd", self.noise_sd, 0))
+        if self.offset_pre is not None:
+            off = _tuple(self.offset_pre)
+            if len(off) != self.n_pre:
+                raise ITSInputError(f"offset_pre has {len(off)} values for {self.n_pre} pre "
+                                    "periods")  # fmt: skip
+            for v in off:
+                _real("offset", v, 0, low_open=True)
+            set_(self, "offset_pre", off)
+        if self.offset_post is not None:
+            post = _tuple(self.offset_post)
+            if not post:
+                raise ITSInputError("offset_post needs at least one value")
+            for v in post:
+                _real("offset", v, 0, low_open=True)
+            set_(self, "offset_post", post[0] if len(post) == 1 else post)
+        if self.horizon is not None:
+            set_(self, "horizon", _int("horizon", self.horizon, self.n_post - 1))
+
+    @classmethod
+    def from_volumes(cls, count: float, n_pre: int, n_post: int, **kw) -> Design:
+        """A design without an offset: `count` expected events per period at the last pre
+        period (season-free); `kw` are the other fields."""
+        return cls(n_pre, n_post, math.log(_real("count", count, 0, low_open=True)), **kw)
+
+    def replace(self, **changes) -> Design:
+        return replace(self, **changes)
+
+    @property
+    def n(self) -> int:
+        return self.n_pre + self.n_post
+
+    @property
+    def end(self) -> int:
+        """Periods after T0 of the estimand."""
+        return self.n_post - 1 if self.horizon is None else self.horizon
+
+    @property
+    def count(self) -> float:
+        """Expected count at the last pre period (season and noise aside)."""
+        off = 1.0 if self.offset_pre is None else self.offset_pre[-1]
+        return float(math.exp(self.level) * off)
+
+    def offsets(self) -> np.ndarray | None:
+        n_post = self.n_post
+        if self.offset_pre is None and self.offset_post is None:
+            return None
+        pre = np.ones(self.n_pre) if self.offset_pre is None else np.asarray(self.offset_pre)
+        post = self.offset_post
+        if post is None:
+            post = float(pre[-12:].mean())
+        post = np.full(n_post, post) if np.ndim(post) == 0 else np.asarray(post, float)
+        if post.size < n_post:
+            post = np.r_[post, np.full(n_post - post.size, post[-1])]
+        return np.r_[pre, post[:n_post]]
+
+    def season_values(self, n: int) -> np.ndarray:
+        return self.season_first + np.arange(n, dtype=float)
+
+    def log_mean(self, effect: float, shape: str) -> np.ndarray:
+        """log mu_t without the noise, for the n_pre + n_post periods."""
+        t = np.arange(self.n, dtype=float)
+        off = self.offsets()
+        out = (0.0 if off is None else np.log(off)) + self.level + self.trend * (t - (self.n_pre - 1))
+        s = self.season_values(self.n)
+        for k, (a, ph) in enumerate(zip(self.season_amplitude, self.season_phase), 1):
+            out = out + a * np.cos(2 * np.pi * k * s / self.period - ph)
+        return out + effect_path(effect, shape, self.n_pre, self.n_post, self.end)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        season = ", ".join(f"A{k}={a:.3g} phi{k}={p:.3g}" for k, (a, p) in
+                           enumerate(zip(self.season_amplitude, self.season_phase), 1)) or "none"  # fmt: skip
+        count = ("Poisson" if self.dispersion == 1 and self.nb_alpha == 0 else
+                 f"NB2 alpha {self.nb_alpha:.4g}" if self.nb_alpha else
+                 f"{'NB1' if self.dispersion > 1 else 'binomial'} dispersion {self.dispersion:.4g}")  # fmt: skip
+        return (f"{self.n_pre} pre and {self.n_post} post periods (estimand {self.end} periods "
+                f"after the start); expected count {self.count:.4g} at the last pre period, "
+                f"trend {self.trend:+.4g} per period, season {season}; counts {count}; "
+                f"log-rate noise SD {self.noise_sd:.4g}, AR(1) rho {self.rho:.3g}")
+
+
+def effect_path(effect: float, shape: str, n_pre: int, n_post: int, horizon: int) -> np.ndarray:
+    """The log relative change of each period (0 before T0)."""
+    if shape not in SHAPES:
+        raise ITSInputError(f"shape must be one of {', '.join(SHAPES)}, not {shape!r}")
+    d = math.log1p(_real("effect (relative change)", effect, -1, low_open=True))
+    k = np.arange(n_post, dtype=float)
+    post = np.full(n_post, d) if shape == "step" else d * k / max(horizon, 1)
+    return np.r_[np.zeros(n_pre), post]
+
+
+# --- simulation -----------------------------------------------------------------------------
+
+
+class _Draws:
+    """Common random numbers: uniforms for the counts and the gamma mixing, normals for the
+    log-rate noise, `simulations` rows of `n` periods from `seed`."""
+
+    def __init__(self, seed, simulations: int, n: int):
+        if seed is None:
+            raise ITSInputError("a seed is required (an integer or a sequence of integers)")
+        rng = np.random.default_rng(seed)
+        tiny = np.finfo(float).tiny
+        self.z = rng.standard_normal((simulations, n))
+        self.u = np.maximum(rng.random((simulations, n)), tiny)
+        self.v = np.maximum(rng.random((simulations, n)), tiny)
+
+
+def _noise(z: np.ndarray, rho: float, sd: float) -> np.ndarray:
+    u = np.empty_like(z)
+    u[:, 0] = sd * z[:, 0]
+    scale = sd * math.sqrt(1 - rho * rho)
+    for i in range(1, z.shape[1]):
+        u[:, i] = rho * u[:, i - 1] + scale * z[:, i]
+    return u
+
+
+def simulate_counts(design: Design, effect: float, shape: str, draws: _Draws) -> np.ndarray:
+    """Counts (simulations x periods) from the design and the first design.n periods of the
+    draws."""
+    n = design.n
+    z, u, v = draws.z[:, :n], draws.u[:, :n], draws.v[:, :n]
+    log_mu = design.log_mean(effect, shape)[None, :] + np.zeros((z.shape[0], 1))
+    if design.noise_sd > 0:
+        log_mu = log_mu + _noise(z, design.rho, design.noise_sd) - design.noise_sd**2 / 2
+    mu = np.exp(log_mu)
+    phi, alpha = design.dispersion, design.nb_alpha
+    if alpha > 0:
+        mu = mu * stats.gamma.ppf(v, a=1 / alpha, scale=alpha)
+    elif phi > 1:
+        mu = stats.gamma.ppf(v, a=mu / (phi - 1), scale=phi - 1)
+    if phi < 1:
+        trials = np.ceil(mu / (1 - phi))
+        y = stats.binom.ppf(u, trials, mu / trials)
+    else:
+        y = stats.poisson.ppf(u, np.maximum(mu, 1e-300))
+    return np.asarray(y, dtype=float)
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """How each simulated series is fitted: as `ITS(...).fit(se=se, lags=lags)`."""
+
+    family: str = "quasipoisson"
+    se: str = "model"
+    lags: int | None = None
+    harmonics: int = 1
+    alpha: float = 0.05
+    slope_change: bool = True  # False: a level change only, the estimand b2
+
+    def __post_init__(self):
+        if self.family not in _its.FAMILIES or self.family == "binomial":
+            fams = [f for f in _its.FAMILIES if f != "binomial"]
+            raise ITSInputError(f"family must be one of {', '.join(fams)}, not {self.family!r}")
+        if self.se not in _its.SE_TYPES:  # read at call time: other types may be added
+            raise ITSInputError(f"se must be one of {', '.join(_its.SE_TYPES)}, not {self.se!r}")
+        _int("harmonics", self.harmonics, 0)
+        _real("alpha", self.alpha, 0, 1, low_open=True, high_open=True)
+
+    @property
+    def fast(self) -> bool:
+        return self.family in FAST and self.se == "model"
+
+    def label(self) -> str:
+        lag = f", lag {self.lags}" if self.lags is not None else ""
+        seg = "level and slope change" if self.slope_change else "level change only"
+        return f"{self.family}, {self.se} SE{lag}, {self.harmonics} Fourier pair(s), {seg}"
+
+
+def _frame(design: Design, y: np.ndarray, log_rate: bool) -> pd.DataFrame:
+    n = design.n
+    df = pd.DataFrame({"t": np.arange(n, dtype=float), "y": y,
+                       "season": design.season_values(n)})  # fmt: skip
+    off = design.offsets()
+    if off is not None:
+        df["offset"] = off
+    if log_rate:
+        df["y"] = np.log(np.maximum(y, 0.5) / (1.0 if off is None else off))
+    return df
+
+
+def _its_model(design: Design, est: Estimator, df: pd.DataFrame, log_rate: bool) -> ITS:
+    return ITS(df, "y", "t", design.n_pre, family=est.family,
+               offset=None if log_rate or "offset" not in df else "offset",
+               season="season" if est.harmonics else None, period=design.period,
+               harmonics=est.harmonics, slope_change=est.slope_change)  # fmt: skip
+
+
+def _irls(y: np.ndarray, X: np.ndarray, off: np.ndarray, max_iter: int = 100,
+          tol: float = 1e-12):  # fmt: skip
+    """Poisson GLM (log link, offset) fitted to every row of y at once; statsmodels' start
+    (mu = (y + mean y) / 2). Returns beta (R, p), the unscaled covariance (R, p, p), the
+    Pearson chi-square (R,) and whether each row converged."""
+    R, n = y.shape
+    mu = np.maximum((y + y.mean(axis=1, keepdims=True)) / 2, 1e-8)
+    eta = np.log(mu)
+    dev_old = np.full(R, np.inf)
+    converged = np.zeros(R, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(max_iter):
+            z = eta - off + (y - mu) / mu
+            A = np.einsum("ni,rn,nj->rij", X, mu, X)
+            b = np.einsum("ni,rn->ri", X, mu * z)
+            try:
+                beta = np.linalg.solve(A, b[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                beta = np.einsum("rij,rj->ri", np.linalg.pinv(A), b)
+            eta = np.clip(beta @ X.T + off, -700, 700)
+            mu = np.exp(eta)
+            dev = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu), axis=1)
+            converged = np.abs(dev - dev_old) <= tol * (np.abs(dev) + 0.1)
+            if converged.all():
+                break
+            dev_old = dev
+        A = np.einsum("ni,rn,nj->rij", X, mu, X)
+        try:
+            cov = np.linalg.inv(A)
+        except np.linalg.LinAlgError:
+            cov = np.linalg.pinv(A)
+        pearson = np.sum((y - mu) ** 2 / mu, axis=1)
+    return beta, cov, pearson, converged
+
+
+def estimate(design: Design, est: Estimator, y: np.ndarray) -> pd.DataFrame:
+    """Fit every simulated series (rows of y): the log relative change at the design's
+    horizon, its standard error and interval, and whether the fit succeeded."""
+    h = float(design.end)
+    log_rate = est.family == "gaussian"
+    R = y.shape[0]
+    out = {k: np.full(R, np.nan) for k in ("estimate", "se", "ci_low", "ci_high")}
+    if est.fast:
+        # The design matrix of ITS itself, from a placeholder outcome.
+        model = _its_model(design, est, _frame(design, np.arange(y.shape[1]) % 7, False), False)
+        X = model.exog.to_numpy(dtype=float)
+        off = np.zeros(X.shape[0]) if model.log_offset is None else model.log_offset
+        beta, cov, pearson, ok = _irls(y, X, off)
+        df_resid = X.shape[0] - X.shape[1]
+        scale = pearson / df_resid if est.family == "quasipoisson" else np.ones(R)
+        w = np.zeros(X.shape[1])
+        w[list(model.exog.columns).index("level_change")] = 1.0
+        if est.slope_change:
+            w[list(model.exog.columns).index("slope_change")] = h
+        e = beta @ w
+        se = np.sqrt(scale * np.einsum("i,rij,j->r", w, cov, w))
+        q = stats.norm.ppf(1 - est.alpha / 2)
+        ok &= np.isfinite(e) & np.isfinite(se) & (np.ptp(y, axis=1) > 0)
+        out = {"estimate": e, "se": se, "ci_low": e - q * se, "ci_high": e + q * se}
+        out = {k: np.where(ok, v, np.nan) for k, v in out.items()}
+    else:
+        for r in range(R):
+            try:
+                model = _its_model(design, est, _frame(design, y[r], log_rate), log_rate)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = model.fit(se=est.se, lags=est.lags, alpha=est.alpha)
+                term = res.lincom({"level_change": 1.0, **({"slope_change": h} if est.slope_change else {})})
+            except (ITSInputError, np.linalg.LinAlgError, ValueError):
+                continue
+            for k in out:
+                out[k][r] = getattr(term, k)
+    frame = pd.DataFrame(out)
+    frame["ok"] = np.isfinite(frame[["estimate", "ci_low", "ci_high"]]).all(axis=1)
+    return frame
+
+
+def _alternative(alternative: str | None, effect: float) -> str:
+    if alternative is None:
+        return "increase" if effect > 0 else "reduction"
+    if alternative not in ALTERNATIVES:
+        raise ITSInputError(f"alternative must be one of {', '.join(ALTERNATIVES)}, not "
+                            f"{alternative!r}")  # fmt: skip
+    return alternative
+
+
+def _detected(fits: pd.DataFrame, alternative: str) -> np.ndarray:
+    low, high = fits["ci_low"].to_numpy(), fits["ci_high"].to_numpy()
+    with np.errstate(invalid="ignore"):
+        hit = {"reduction": high < 0, "increase": low > 0,
+               "two-sided": (high < 0) | (low > 0)}[alternative]  # fmt: skip
+    return hit & fits["ok"].to_numpy()
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class PowerResults:
+    """Simulated power of one design, effect and estimator (statsmodels style: fields and
+    `summary()`). `power` is the share of simulations whose interval detects the effect
+    (failed fits count as not detecting it); `mc_se` its Monte Carlo standard error. On the
+    log scale: `mean_estimate`, `sd_estimate` (the single-site sampling SD, which
+    `sites_needed` uses) and `mean_se` (the mean model standard error)."""
+
+    design: Design
+    effect: float
+    shape: str
+    alternative: str
+    estimator: Estimator
+    simulations: int
+    seed: object
+    power: float
+    mc_se: float
+    n_failed: int
+    mean_estimate: float
+    sd_estimate: float
+    mean_se: float
+    fits: pd.DataFrame = field(repr=False)
+
+    @property
+    def log_effect(self) -> float:
+        return math.log1p(self.effect)
+
+    def conf_int(self, alpha: float = 0.05) -> tuple[float, float]:
+        """Wilson interval for the power (Monte Carlo error)."""
+        return _wilson(self.power * self.simulations, self.simulations, alpha)
+
+    def to_dict(self) -> dict:
+        return {"effect": self.effect, "shape": self.shape, "alternative": self.alternative,
+                "estimator": asdict(self.estimator), "simulations": self.simulations,
+                "seed": _jsonable(self.seed), "power": self.power, "mc_se": self.mc_se,
+                "n_failed": self.n_failed, "mean_estimate": self.mean_estimate,
+                "sd_estimate": self.sd_estimate, "mean_se": self.mean_se,
+                "design": self.design.to_dict()}  # fmt: skip
+
+    def summary(self) -> str:
+        lo, hi = self.conf_int()
+        width = 78
+        return "\n".join([
+            "ITS power by simulation".center(width, "="),
+            self.design.summary(),
+            f"estimator: {self.estimator.label()}; alpha {self.estimator.alpha:g}; "
+            f"alternative: {self.alternative} ({_rule(self.alternative, self.estimator.alpha)})",
+            f"effect: {self.effect:+.1%} at {self.design.end} periods after the start "
+            f"({self.shape})",
+            "-" * width,
+            f"power {self.power:.3f} (MC SE {self.mc_se:.3f}; 95% [{lo:.3f}, {hi:.3f}]) from "
+            f"{self.simulations} simulations, seed {self.seed}"
+            + (f"; {self.n_failed} fits failed (counted as not detecting)" if self.n_failed else ""),
+            f"log estimate: mean {self.mean_estimate:+.4f} (true {self.log_effect:+.4f}), SD "
+            f"{self.sd_estimate:.4f}, mean model SE {self.mean_se:.4f}",
+            "=" * width,
+        ])  # fmt: skip
+
+
+@dataclass
+class MDEResults:
+    """The smallest relative change (in the direction searched) whose simulated power reaches
+    `target_power`, found by bisection on the log scale over one set of draws (common random
+    numbers), with its Monte Carlo standard error by the delta method (the power's binomial
+    SE over the slope of the power curve at the MDE) and a 95% interval. `curve` holds every
+    (effect, power) evaluated; `power_at_mde` the simulated power at the reported MDE.
+    `mde` is NaN when even a 99% reduction (100-fold rise) falls short."""
+
+    design: Design
+    target_power: float
+    shape: str
+    alternative: str
+    estimator: Estimator
+    simulations: int
+    seed: object
+    mde: float
+    mc_se: float
+    ci_low: float
+    ci_high: float
+    power_at_mde: float
+    curve: pd.DataFrame = field(repr=False)
+    at_mde: PowerResults | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"mde": self.mde, "mc_se": self.mc_se, "ci_low": self.ci_low,
+                "ci_high": self.ci_high, "power_at_mde": self.power_at_mde,
+                "target_power": self.target_power, "shape": self.shape,
+                "alternative": self.alternative, "estimator": asdict(self.estimator),
+                "simulations": self.simulations, "seed": _jsonable(self.seed),
+                "design": self.design.to_dict()}  # fmt: skip
+
+    def summary(self) -> str:
+        width = 78
+        if math.isfinite(self.mde):
+            text = (f"minimum detectable effect at {self.target_power:.0%} power: "
+                    f"{self.mde:+.1%} (MC SE {self.mc_se:.1%}; 95% [{self.ci_low:+.1%}, "
+                    f"{self.ci_high:+.1%}]); simulated power there {self.power_at_mde:.3f}")  # fmt: skip
+        else:
+            text = f"no effect up to a 99% reduction or 100-fold rise reaches {self.target_power:.0%} power"
+        return "\n".join([
+            "ITS minimum detectable effect by simulation".center(width, "="),
+            self.design.summary(),
+            f"estimator: {self.estimator.label()}; alternative: {self.alternative} "
+            f"({_rule(self.alternative, self.estimator.alpha)}); shape {self.shape}",
+            "-" * width, text,
+            f"{self.simulations} simulations, seed {self.seed}, {len(self.curve)} effect sizes "
+            "searched on common random numbers",
+            "=" * width,
+        ])  # fmt: skip
+
+
+def _rule(alternative: str, alpha: float) -> str:
+    level = f"{1 - alpha:.0%} interval"
+    return {"reduction": f"{level} upper limit < 0", "increase": f"{level} lower limit > 0",
+            "two-sided": f"{level} excludes 0"}[alternative]  # fmt: skip
+
+
+def _wilson(x: float, n: int, alpha: float) -> tuple[float, float]:
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = x / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _jsonable(seed):
+    return list(seed) if isinstance(seed, (tuple, list, np.ndarray)) else seed
+
+
+# --- the public functions -----------------------------------------------------------------
+
+
+class _Simulator:
+    def __init__(self, design: Design, est: Estimator, seed, simulations: int, max_post=None):
+        self.design, self.est, self.seed = design, est, seed
+        self.simulations = _int("simulations", simulations, 2)
+        self.draws = _Draws(seed, self.simulations, design.n_pre + max(design.n_post, max_post or 0))
+        # The specification is checked once, on the expected counts, so that an estimator
+        # that cannot fit this design fails here and not silently in every replication.
+        y = np.round(np.exp(design.log_mean(0.0, "step")))
+        y[0] += 1  # never constant
+        log_rate = est.family == "gaussian"
+        model = _its_model(design, est, _frame(design, y, log_rate), log_rate)
+        if not est.fast:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(se=est.se, lags=est.lags, alpha=est.alpha)
+
+    def run(self, effect: float, shape: str, alternative: str | None,
+            n_post: int | None = None) -> PowerResults:  # fmt: skip
+        d = self.design if n_post is None else self.design.replace(n_post=n_post, horizon=None)
+        alt = _alternative(alternative, effect)
+        y = simulate_counts(d, effect, shape, self.draws)
+        fits = estimate(d, self.est, y)
+        hit = _detected(fits, alt)
+        ok = fits["ok"].to_numpy()
+        p = float(hit.mean())
+        e = fits["estimate"].to_numpy()[ok]
+        return PowerResults(d, float(effect), shape, alt, self.est, self.simulations, self.seed, p,
+                            math.sqrt(p * (1 - p) / self.simulations), int((~ok).sum()),
+                            float(e.mean()) if e.size else math.nan,
+                            float(e.std(ddof=1)) if e.size > 1 else math.nan,
+                            float(fits["se"].to_numpy()[ok].mean()) if e.size else math.nan, fits)  # fmt: skip
+
+
+def _estimator(family, se, lags, harmonics, alpha, slope_change=True) -> Estimator:
+    return Estimator(family, se, None if lags is None else _int("lags", lags, 0),
+                     _int("harmonics", harmonics, 0), alpha, bool(slope_change))  # fmt: skip
+
+
+def power(design: Design, effect: float, *, seed, simulations: int = 500, shape: str = "step",
+          alternative: str | None = None, alpha: float = 0.05, family: str = "quasipoisson",
+          se: str = "model", lags: int | None = None, harmonics: int = 1,
+          slope_change: bool = True) -> PowerResults:  # fmt: skip
+    """Simulated power to detect a relative change `effect` at the design's horizon."""
+    effect_path(effect, shape, 1, 2, 1)  # checks the effect and shape
+    est = _estimator(family, se, lags, harmonics, alpha, slope_change)
+    return _Simulator(design, est, seed, simulations).run(effect, shape, alternative)
+
+
+def minimum_detectable_effect(design: Design, power: float = 0.8, *, seed,
+                              simulations: int = 500, shape: str = "step",
+                              alternative: str = "reduction", alpha: float = 0.05,
+                              family: str = "quasipoisson", se: str = "model",
+                              lags: int | None = None, harmonics: int = 1,
+                              slope_change: bool = True, tol: float = 0.002) -> MDEResults:  # fmt: skip
+    """The relative change with `power` (default 80%) by a monotone (bisection) search on the
+    log scale, to within `tol`, over one set of seeded draws. The reduction side is searched
+    for alternative reduction and two-sided, the increase side for increase."""
+    target = _real("power", power, 0, 1, low_open=True, high_open=True)
+    alternative = _alternative(alternative, -1.0)
+    effect_path(-0.1, shape, 1, 2, 1)
+    est = _estimator(family, se, lags, harmonics, alpha, slope_change)
+    sim = _Simulator(design, est, seed, simulations)
+    sign = 1.0 if alternative == "increase" else -1.0
+    cache: dict[float, PowerResults] = {}
+
+    def at(d: float) -> PowerResults:
+        d = round(float(d), 12)
+        if d not in cache:
+            cache[d] = sim.run(math.expm1(sign * d), shape, alternative)
+        return cache[d]
+
+    # A normal-approximation guess from the sampling SD at a moderate effect, then bracket.
+    probe = at(0.1)
+    sd = probe.sd_estimate if math.isfinite(probe.sd_estimate) else 0.2
+    guess = min(max((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(target)) * sd, tol), MAX_LOG_EFFECT)
+    lo, hi = 0.0, guess
+    if at(0.0).power >= target:
+        hi = 0.0
+    else:
+        if at(guess / 2).power < target:
+            lo = guess / 2
+        while at(hi).power < target and hi < MAX_LOG_EFFECT:
+            lo, hi = hi, min(hi * 2, MAX_LOG_EFFECT)
+        if at(hi).power < target:
+            hi = math.nan
+    if math.isfinite(hi) and hi > 0:
+        while hi - lo > tol:
+            mid = (lo + hi) / 2
+            if at(mid).power >= target:
+                hi = mid
+            else:
+                lo = mid
+    curve = pd.DataFrame(sorted(((math.expm1(sign * d), r.power, r.mc_se) for d, r in cache.items()),
+                                key=lambda row: abs(row[0])), columns=["effect", "power", "mc_se"])  # fmt: skip
+    if not math.isfinite(hi):
+        return MDEResults(design, target, shape, alternative, est, sim.simulations, seed,
+                          math.nan, math.nan, math.nan, math.nan, math.nan, curve)  # fmt: skip
+    best = at(hi)
+    # Slope of the power curve at the MDE (log scale) from a central difference.
+    step = max(0.1 * hi, 5 * tol)
+    slope = (at(hi + step).power - at(max(hi - step, 0.0)).power) / (hi + step - max(hi - step, 0.0))
+    se_log = math.sqrt(target * (1 - target) / sim.simulations) / slope if slope > 0 else math.nan
+    z = stats.norm.ppf(0.975)
+    mde = math.expm1(sign * hi)
+    ends = sorted([math.expm1(sign * max(hi - z * se_log, 0.0)), math.expm1(sign * (hi + z * se_log))]) \
+        if math.isfinite(se_log) else [math.nan, math.nan]  # fmt: skip
+    mc_se = se_log * math.exp(sign * hi)  # |d effect / d log effect|
+    curve = pd.DataFrame(sorted(((math.expm1(sign * d), r.power, r.mc_se) for d, r in cache.items()),
+                                key=lambda row: abs(row[0])), columns=["effect", "power", "mc_se"])  # fmt: skip
+    return MDEResults(design, target, shape, alternative, est, sim.simulations, seed, mde, mc_se,
+                      ends[0], ends[1], best.power, curve, best)  # fmt: skip
+
+
+@dataclass
+class PostLengthResults:
+    """The fewest post periods (2 to `max_post`) at which the simulated power reaches
+    `target_power`, the effect stated at the last post period; `n_post` is None when no length
+    up to `max_post` reaches it. Every length is evaluated (on one set of draws), because the
+    power of the effect at the last period need not rise with the post length: a longer post
+    period fits the post segment better but projects the counterfactual trend further.
+    `curve` holds (n_post, power, mc_se) for every length; `best` the length of highest power."""
+
+    target_power: float
+    max_post: int
+    n_post: int | None
+    power_at: float
+    best: int
+    best_power: float
+    curve: pd.DataFrame
+
+    def summary(self) -> str:
+        top = f"highest power {self.best_power:.3f} at {self.best} post periods"
+        if self.n_post is None:
+            return f"post periods for {self.target_power:.0%} power: none up to {self.max_post} ({top})"
+        return (f"post periods for {self.target_power:.0%} power: {self.n_post} (simulated power "
+                f"{self.power_at:.3f}; {top})")  # fmt: skip
+
+
+def post_periods_needed(design: Design, effect: float, power: float = 0.8, *, seed,
+                        simulations: int = 500, max_post: int = 60, shape: str = "step",
+                        alternative: str | None = None, alpha: float = 0.05,
+                        family: str = "quasipoisson", se: str = "model",
+                        lags: int | None = None, harmonics: int = 1,
+                        slope_change: bool = True) -> PostLengthResults:  # fmt: skip
+    """The number of post periods needed for `power` to detect `effect` at the last post
+    period, scanning every length from 2 to `max_post`; the design's own n_post and horizon
+    are ignored. The draws are common to all lengths (a longer series extends a shorter)."""
+    target = _real("power", power, 0, 1, low_open=True, high_open=True)
+    max_post = _int("max_post", max_post, 2)
+    effect_path(effect, shape, 1, 2, 1)
+    est = _estimator(family, se, lags, harmonics, alpha, slope_change)
+    sim = _Simulator(design.replace(n_post=2, horizon=None), est, seed, simulations, max_post)
+    rows = []
+    for n in range(2, max_post + 1):
+        r = sim.run(effect, shape, alternative, n_post=n)
+        rows.append((n, r.power, r.mc_se))
+    curve = pd.DataFrame(rows, columns=["n_post", "power", "mc_se"])
+    reach = curve[curve["power"] >= target]
+    best = curve.loc[curve["power"].idxmax()]
+    found = int(reach["n_post"].iloc[0]) if len(reach) else None
+    return PostLengthResults(target, max_post, found,
+                             float(reach["power"].iloc[0]) if len(reach) else math.nan,
+                             int(best["n_post"]), float(best["power"]), curve)  # fmt: skip
+
+
+def pooled_power(result: PowerResults, sites: int) -> float:
+    """Power of the inverse-variance (fixed-effect) pooled estimate of `sites` comparable,
+    independent sites with the same effect: SE_k = SD_1/sqrt(k), SD_1 the simulated sampling SD
+    of the single-site log estimate, normal test as the single-site rule."""
+    k = _int("sites", sites, 1)
+    d, sd = result.log_effect, result.sd_estimate
+    z = stats.norm.ppf(1 - result.estimator.alpha / 2)
+    ratio = d * math.sqrt(k) / sd  # the pooled estimate's expected z statistic
+    low, high = stats.norm.cdf(-ratio - z), stats.norm.cdf(ratio - z)  # below -z, above +z
+    return float({"reduction": low, "increase": high, "two-sided": low + high}[result.alternative])
+
+
+def sites_needed(result: PowerResults, power: float = 0.8, max_sites: int = 10**6) -> int | None:
+    """The fewest comparable sites whose fixed-effect pooled estimate has `power` (see
+    `pooled_power`: homogeneous effects, independent sites, each like the simulated one);
+    None for no effect or more than `max_sites`."""
+    target = _real("power", power, 0, 1, low_open=True, high_open=True)
+    if result.effect == 0 or not math.isfinite(result.sd_estimate) or result.sd_estimate <= 0:
+        return None
+    z = stats.norm.ppf(1 - result.estimator.alpha / 2)
+    k = max(1, math.ceil(((z + stats.norm.ppf(target)) * result.sd_estimate / abs(result.log_effect)) ** 2))
+    while k > 1 and pooled_power(result, k - 1) >= target:
+        k -= 1
+    while pooled_power(result, k) < target:
+        k += 1
+        if k > max_sites:
+            return None
+    return k
+
+
+# --- a design from pre-period data ----------------------------------------------------------
+
+
+@dataclass
+class DesignFit:
+    """A design fitted to pre-period data: the ITS family model with no interruption (level,
+    trend, season, dispersion), and the error model from its Pearson residuals.
+
+    `dispersion` is the fit's Pearson chi-square / df; `error_method` names how the residual
+    variance was split between count noise (the design's dispersion) and AR(1) log-rate noise
+    (noise_sd, rho): "reml" (`gf_eval.stats.errors.reml`: AR(1) plus white noise), "moments",
+    or "counts" (all of it count dispersion, no log-rate noise)."""
+
+    design: Design
+    params: pd.Series
+    dispersion: float
+    mean_count: float
+    error_method: str
+    ar1_share: float  # share of the Pearson residual variance in the AR(1) component
+    residual_rho: float  # lag-1 autocorrelation of the Pearson residuals
+    nobs: int
+    family: str
+    note: str = ""
+
+    def summary(self) -> str:
+        width = 78
+        lines = ["ITS design from pre-period data".center(width, "="),
+                 f"{self.nobs} pre periods, family {self.family}; mean count {self.mean_count:.4g}; "
+                 f"Pearson dispersion {self.dispersion:.4g}; residual lag-1 autocorrelation "
+                 f"{self.residual_rho:+.3f}",
+                 "-" * width]  # fmt: skip
+        for name, v in self.params.items():
+            lines.append(f"{name:<24}{v:>12.5g}")
+        lines += ["-" * width,
+                  f"error model ({self.error_method}): AR(1) share {self.ar1_share:.3f} of the "
+                  f"residual variance -> log-rate noise SD {self.design.noise_sd:.4g}, rho "
+                  f"{self.design.rho:.3f}; count dispersion {self.design.dispersion:.4g}"
+                  + (f" (NB2 alpha {self.design.nb_alpha:.4g})" if self.design.nb_alpha else ""),
+                  *([self.note] if self.note else []), self.design.summary(), "=" * width]  # fmt: skip
+        return "\n".join(lines)
+
+
+ERROR_METHODS = ("auto", "reml", "moments", "counts")
+
+
+def _reml():
+    try:
+        from gf_eval.stats import errors
+    except ImportError:  # pragma: no cover - the module is part of the package
+        return None
+    return errors if hasattr(errors, "reml") and hasattr(errors, "gaps") else None
+
+
+def fit_design(data: pd.DataFrame, outcome: str, time: str, *, n_post: int,
+               offset: str | None = None, season: str | None = None, period: float = 12,
+               harmonics: int = 1, family: str = "quasipoisson", horizon: int | None = None,
+               offset_post: float | None = None, error: str = "auto",
+               max_rho: float = 0.95) -> DesignFit:  # fmt: skip
+    """Fit a Design to pre-period observations (every row is a pre period; times equally
+    spaced without gaps; the season column, if any, advances by one per period).
+
+    The family model (poisson, quasipoisson or negbin) has an intercept, a trend and
+    `harmonics` Fourier pairs, and the input checks of `ITS`. Its Pearson residuals r_t, with
+    Var(r_t) = phi0 + mu_t*(exp(sigma^2) - 1) under the design's model, give the error model:
+    ``reml`` fits AR(1) + white noise to them by REML (`gf_eval.stats.errors.reml`), the white
+    share being the count dispersion phi0 and the AR(1) share c*phi the log-rate noise,
+    sigma^2 = log(1 + c*phi/mean mu), with the REML rho (when phi > 1 the count dispersion is at
+    least 1, Poisson, the AR(1) part then keeping the REML lag-1 autocovariance); ``moments`` puts every excess over
+    Poisson into the log-rate noise, sigma^2 = log(1 + (phi - 1)/mean mu) with phi the Pearson
+    dispersion (count dispersion phi when phi < 1), and rho from the residuals' lag-1
+    autocorrelation r1, exp(sigma^2*rho) - 1 = r1*phi/mean mu (biased towards 0 in short
+    series); ``counts`` makes it all count dispersion (NB2 alpha for negbin), with no log-rate
+    noise. ``auto`` is reml when `gf_eval.stats.errors` offers it, else moments. rho is kept
+    within +-max_rho."""
+    if family not in ("poisson", "quasipoisson", "negbin"):
+        raise ITSInputError(f"family must be poisson, quasipoisson or negbin, not {family!r}")
+    if error not in ERROR_METHODS:
+        raise ITSInputError(f"error must be one of {', '.join(ERROR_METHODS)}, not {error!r}")
+    n_post = _int("n_post", n_post, 2)
+    if time not in data.columns:
+        raise ITSInputError(f"column not found: {time}")
+    times = pd.to_numeric(data[time], errors="coerce")
+    if times.isna().any() or len(data) < _its.MIN_PRE:
+        if times.isna().any():
+            raise ITSInputError(f"column {time}: missing or non-numeric values")
+        raise ITSInputError(f"{len(data)} pre-period rows; at least {_its.MIN_PRE} are needed")
+    # ITS's own checks and design, with one placeholder post period after the last row (a
+    # level change that fits it alone and is then dropped).
+    order = np.argsort(times.to_numpy(), kind="stable")
+    pre = data.iloc[order].reset_index(drop=True)
+    t_sorted = times.to_numpy()[order]
+    diffs = np.diff(t_sorted)
+    step = float(pd.Series(np.round(diffs, 9)).mode().min()) if diffs.size else 1.0
+    if step <= 0:
+        raise ITSInputError(f"column {time}: repeated time values")
+    extra = pre.iloc[[-1]].copy()
+    extra[time] = t_sorted[-1] + step
+    model = ITS(pd.concat([pre, extra], ignore_index=True), outcome, time, t_sorted[-1] + step,
+                family="poisson" if family == "quasipoisson" else family, offset=offset,
+                season=season if harmonics else None, period=period, harmonics=harmonics,
+                slope_change=False)  # fmt: skip
+    rows = model.data[time].to_numpy() < model.start
+    cols = [c for c in model.exog.columns if c != "level_change"]
+    X = model.exog.loc[rows, cols]
+    y = model.endog[rows]
+    off = None if model.log_offset is None else model.log_offset[rows]
+    n = int(rows.sum())
+    if n - X.shape[1] - (family == "negbin") < _its.MIN_RESID_DF:
+        raise ITSInputError(f"too few pre periods for the model: {n} for {X.shape[1]} "
+                            "parameters; use fewer harmonics or more data")  # fmt: skip
+    s_all = model.data[season].to_numpy(dtype=float)[rows] if season and harmonics else None
+    if s_all is not None:
+        advance = (s_all - s_all[0]) - (model.data[time].to_numpy()[rows] - t_sorted[0]) / step
+        if np.any(np.abs(np.mod(advance + period / 2, period) - period / 2) > 1e-6):
+            raise ITSInputError(f"column {season} must advance by one per period of {time} "
+                                f"(modulo the period {period:g}) to be projected")  # fmt: skip
+    alpha_nb = 0.0
+    if family == "negbin":
+        res = _its._fit_negbin(y, X, off, {})
+        params = pd.Series(np.asarray(res.params)[: X.shape[1]], index=cols)
+        alpha_nb = float(np.asarray(res.params)[-1])
+    else:
+        res = sm.GLM(y, X, family=sm.families.Poisson(), offset=off).fit()
+        params = res.params
+    eta = X.to_numpy() @ params.to_numpy() + (0 if off is None else off)
+    mu = np.exp(eta)
+    r = (y - mu) / np.sqrt(mu)
+    df_resid = n - X.shape[1]
+    phi = float(r @ r / df_resid)
+    m_bar = float(mu.mean())
+    r1 = float(r[1:] @ r[:-1] / (r @ r)) if n > 2 else 0.0
+    method = error if error != "auto" else ("reml" if _reml() is not None else "moments")
+    note = ""
+    share = 0.0
+    disp, nb_alpha, sd, rho = 1.0, 0.0, 0.0, 0.0
+    if method == "reml" and _reml() is None:
+        raise ITSInputError("the REML error model (gf_eval.stats.errors) is not available")
+    if method == "counts":
+        if family == "negbin":
+            nb_alpha = alpha_nb
+        else:
+            disp = phi if family == "quasipoisson" else 1.0
+    elif method == "reml":
+        errors = _reml()
+        w = np.sqrt(mu)[:, None] * X.to_numpy()
+        gap = errors.gaps(np.arange(n, dtype=float), None, 1.0)
+        em = errors.reml(r, w, gap)
+        share, total = float(em.c), float(em.scale)
+        white = (1 - share) * total
+        if total > 1 and white < 1:
+            # Counts given their rate vary at least as Poisson counts do (unless the series
+            # as a whole is underdispersed); the rest is the AR(1) part, whose rho is rescaled
+            # to keep the REML lag-1 autocovariance c*phi*rho.
+            white = 1.0
+        ar = total - white
+        ar_rho = em.rho * share * total / ar if ar > 0 else 0.0
+        disp = max(white, 1e-3)
+        sd = math.sqrt(math.log1p(ar / m_bar)) if ar > 0 else 0.0
+        if sd > 0:
+            # corr of exp(u) - 1 is (exp(sigma^2 rho) - 1) / (exp(sigma^2) - 1)
+            arg = 1 + float(np.clip(ar_rho, -max_rho, max_rho)) * math.expm1(sd * sd)
+            rho = math.log(arg) / (sd * sd)
+        share = ar / total if total > 0 else 0.0
+        note = (f"REML (gf_eval.stats.errors): residual variance {total:.4g}, of which "
+                f"{em.c:.1%} AR(1) with rho {em.rho:+.3f}"
+                + ("; count dispersion raised to 1 (Poisson) and the AR(1) part rescaled"
+                   if white == 1.0 and (1 - em.c) * total < 1 else ""))  # fmt: skip
+    else:  # moments
+        excess = (alpha_nb * m_bar + 1 if family == "negbin" else phi) - 1
+        if excess <= 0:
+            disp = phi if family != "negbin" else 1.0
+            note = "underdispersed or Poisson: no log-rate noise (moment estimate)"
+        else:
+            sd = math.sqrt(math.log1p(excess / m_bar))
+            arg = 1 + r1 * (1 + excess) / m_bar
+            rho = math.log(arg) / (sd * sd) if arg > 0 else -max_rho
+            share = excess / (1 + excess)
+            note = ("moment estimate: all extra-Poisson variance as AR(1) log-rate noise, rho "
+                    "from the residuals' lag-1 autocorrelation (biased towards 0)")  # fmt: skip
+    rho = float(np.clip(rho, -max_rho, max_rho))
+    if not math.isfinite(rho):
+        rho = 0.0
+    # The level at the last pre period (season-free), the trend per period, the season.
+    span = t_sorted[-1] - t_sorted[0]
+    trend_unit = float(params.get("pre_slope", 0.0))
+    amps, phases = [], []
+    for k in range(1, (harmonics if season else 0) + 1):
+        bs, bc = float(params[f"sin{k}"]), float(params[f"cos{k}"])
+        amps.append(math.hypot(bs, bc))
+        phases.append(math.atan2(bs, bc))
+    offsets = tuple(model.data[offset].to_numpy(dtype=float)[rows]) if offset else None
+    design = Design(
+        n_pre=int(round(span / step)) + 1, n_post=n_post,
+        level=float(params["intercept"] + trend_unit * span), trend=trend_unit * step,
+        season_amplitude=tuple(amps), season_phase=tuple(phases), period=period,
+        season_first=float(s_all[0]) if s_all is not None else 1.0,
+        offset_pre=offsets, offset_post=offset_post, dispersion=disp, nb_alpha=nb_alpha,
+        rho=rho, noise_sd=sd, horizon=horizon,
+    )  # fmt: skip
+    if design.n_pre != n:
+        raise ITSInputError(f"column {time}: the pre period has gaps ({n} rows over "
+                            f"{design.n_pre} periods)")  # fmt: skip
+    return DesignFit(design, params, phi if family != "negbin" else alpha_nb, float(y.mean()),
+                     method, share, r1, n, family, note)  # fmt: skip
