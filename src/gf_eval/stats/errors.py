@@ -108,7 +108,10 @@ def _moments(Y: np.ndarray, d: np.ndarray, c: np.ndarray, rho: np.ndarray):
     return logdet, S
 
 
-DENSE_MAX = 240  # series up to this length use dense Cholesky factors, longer ones the filter
+# Dense Cholesky factors for series of at most 300 points when (parameter points) x (longest
+# series)^2 is at most this, else
+# the Kalman filter (equal results; the faster of the two for the size).
+DENSE_MAX = 4_000_000
 
 
 def _moments_dense(Y: np.ndarray, d: np.ndarray, c: np.ndarray, rho: np.ndarray):
@@ -136,7 +139,7 @@ def _restricted_loglik(Y: np.ndarray, d: np.ndarray, c: np.ndarray, rho: np.ndar
     n, q = Y.shape
     k = q - 1
     longest = np.diff(np.append(np.flatnonzero(d == 0), d.size)).max()
-    if longest <= DENSE_MAX:
+    if longest <= 300 and c.size * longest**2 <= DENSE_MAX:
         parts = [_moments_dense(Y, d, c[i : i + 32], rho[i : i + 32]) for i in range(0, c.size, 32)]
         logdet, S = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     else:
@@ -151,17 +154,38 @@ def _restricted_loglik(Y: np.ndarray, d: np.ndarray, c: np.ndarray, rho: np.ndar
     return np.where(sign > 0, ll, -np.inf), scale
 
 
+def _prepared(resid: np.ndarray, design: np.ndarray):
+    """[r / unit, Q]: the residuals in units of their RMS and an orthonormal basis Q of the
+    design's column space (numerical rank), and that unit."""
+    r = np.asarray(resid, dtype=float)
+    Q, Rq = np.linalg.qr(np.asarray(design, dtype=float))
+    diag = np.abs(np.diag(Rq))
+    Q = Q[:, diag > 1e-10 * max(diag.max(), 1e-300)]
+    unit = float(np.sqrt(r @ r / r.size)) or 1.0  # the likelihood does not depend on the units
+    return np.column_stack([r / unit, Q]), unit
+
+
+def profile(resid: np.ndarray, design: np.ndarray, d: np.ndarray, c: float,
+            rho: float) -> ErrorModel:  # fmt: skip
+    """The error model at a given (c, rho): the REML scale r'P r / (n - k), with
+    P = V^-1 - V^-1 A (A'V^-1 A)^-1 A'V^-1, and the restricted log-likelihood
+    -1/2 [log|V| + log|Q'V^-1 Q| + (n - k) log(scale) + (n - k)], Q an orthonormal basis of
+    the design A (log|A'V^-1 A| less the constant log|A'A|)."""
+    Y, unit = _prepared(resid, design)
+    ll, scale = _restricted_loglik(Y, np.asarray(d, dtype=float), np.array([float(c)]),
+                                   np.array([float(rho)]))  # fmt: skip
+    k = Y.shape[1] - 1
+    dfr = Y.shape[0] - k
+    # Back to the units of r: the scale by unit^2, the log-likelihood by -(n - k) log(unit).
+    return ErrorModel(float(c), float(rho), float(scale[0] * unit**2),
+                      float(ll[0] - dfr * np.log(unit)), Y.shape[0], k)  # fmt: skip
+
+
 def reml(resid: np.ndarray, design: np.ndarray, d: np.ndarray) -> ErrorModel:
     """Fit V(c, rho) by REML to residuals `resid` of a fit with design `design` (both in the
     metric of the fit's weights: the Pearson residuals and W^{1/2} X), rows in time order
     within series with gaps `d` (from `gaps`)."""
-    r = np.asarray(resid, dtype=float)
-    A = np.asarray(design, dtype=float)
-    Q, Rq = np.linalg.qr(A)
-    keep = np.abs(np.diag(Rq)) > 1e-10 * max(np.abs(np.diag(Rq)).max(), 1e-300)
-    Q = Q[:, keep]
-    unit = np.sqrt(r @ r / r.size) or 1.0  # the likelihood does not depend on the units of r
-    Y = np.column_stack([r / unit, Q])
+    Y, _ = _prepared(resid, design)
     d = np.asarray(d, dtype=float)
 
     cc, rr = np.meshgrid(C_GRID, RHO_GRID, indexing="ij")
@@ -189,9 +213,7 @@ def reml(resid: np.ndarray, design: np.ndarray, d: np.ndarray) -> ErrorModel:
                                 options={"maxiter": 200, "ftol": 1e-12})  # fmt: skip
         if np.isfinite(res.fun) and -res.fun > best[0]:
             best = (-res.fun, np.asarray(res.x))
-    c_hat, rho_hat = (float(v) for v in best[1])
-    ll, scale = _restricted_loglik(Y, d, np.array([c_hat]), np.array([rho_hat]))
-    return ErrorModel(c_hat, rho_hat, float(scale[0] * unit**2), float(ll[0]), r.size, Q.shape[1])
+    return profile(resid, design, d, *(float(v) for v in best[1]))
 
 
 def sandwich(design: np.ndarray, d: np.ndarray, model: ErrorModel) -> np.ndarray:
