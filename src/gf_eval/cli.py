@@ -92,8 +92,10 @@ def _its(args: argparse.Namespace) -> int:
             # Match the treated value to the group column's type (numbers stay numbers).
             values = {str(v): v for v in data[args.group].unique()}
             treated = values.get(treated, treated)
+        starts = [_number(s, "--start") for s in args.start]  # one --start per interruption
         model = ITS(
-            data, args.outcome, args.time, _number(args.start, "--start"), family=args.family,
+            data, args.outcome, args.time, starts[0] if len(starts) == 1 else starts,
+            family=args.family,
             offset=args.offset, trials=args.trials, season=args.season, period=args.period,
             harmonics=args.harmonics if args.season and not args.season_dummies else 0,
             season_dummies=args.season_dummies, covariates=args.covariate,
@@ -102,8 +104,9 @@ def _its(args: argparse.Namespace) -> int:
             else _number(args.slope_origin, "--slope-origin"), allow_gaps=args.allow_gaps,
         )  # fmt: skip
         placebo_starts = [_number(p, "--placebo") for p in args.placebo]
-        result = model.fit(se=args.se, lags=args.lags)
-        placebo = model.placebo(placebo_starts, se=args.se, lags=args.lags)
+        boot = {"bootstrap": args.bootstrap, "seed": args.seed}
+        result = model.fit(se=args.se, lags=args.lags, **boot)
+        placebo = model.placebo(placebo_starts, se=args.se, lags=args.lags, **boot)
     except ITSInputError as err:
         log.error("gf-eval its: %s: %s", args.data, err)
         return 2
@@ -115,6 +118,102 @@ def _its(args: argparse.Namespace) -> int:
         out = result.to_dict()
         out["placebo"] = placebo.to_dict(orient="records")
         write_text(args.json, json.dumps(out, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _power(args: argparse.Namespace) -> int:
+    """Plan an ITS study by simulation: from pre-period data (a CSV) or stated volumes."""
+    import math
+
+    import pandas as pd
+
+    from gf_eval.files import write_text
+    from gf_eval.stats import power as spower
+    from gf_eval.stats.its import ITSInputError
+
+    def number(text, option, integer=False):
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not math.isfinite(value) or (integer and not value.is_integer()):
+            raise ITSInputError(f"{option} {text!r} is not {'a whole number' if integer else 'a number'}")
+        return int(value) if integer else value
+
+    try:
+        if (args.data is None) == (args.count_per_month is None):
+            raise ITSInputError("give either a CSV of pre-period data or --count-per-month (with "
+                                "--months-pre), not both or neither")  # fmt: skip
+        n_post = number(args.months_post, "--months-post", integer=True)
+        sims = number(args.simulations, "--simulations", integer=True)
+        seed = number(args.seed, "--seed", integer=True)
+        effect = number(args.effect, "--effect")
+        target = number(args.power, "--power")
+        max_post = number(args.max_post, "--max-post", integer=True)
+        if args.data is not None:
+            if not args.outcome or not args.time:
+                raise ITSInputError("a CSV needs --outcome and --time")
+            try:
+                data = pd.read_csv(args.data)
+            except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError,
+                    UnicodeDecodeError) as err:  # fmt: skip
+                raise ITSInputError(f"{args.data}: cannot read the CSV: {err}") from None
+            if args.start is not None:
+                if args.time not in data.columns:
+                    raise ITSInputError(f"column not found: {args.time}")
+                start = number(args.start, "--start")
+                data = data[pd.to_numeric(data[args.time], errors="coerce") < start]
+            fitted = spower.fit_design(
+                data, args.outcome, args.time, n_post=n_post, offset=args.offset,
+                season=args.season, period=number(args.period, "--period"),
+                harmonics=number(args.harmonics, "--harmonics", integer=True) if args.season else 0,
+                family=args.family, error=args.error,
+            )  # fmt: skip
+            design = fitted.design
+            source = fitted.summary()
+        else:
+            if args.months_pre is None:
+                raise ITSInputError("--count-per-month needs --months-pre")
+            design = spower.Design.from_volumes(
+                number(args.count_per_month, "--count-per-month"),
+                number(args.months_pre, "--months-pre", integer=True), n_post,
+                trend=number(args.trend, "--trend"),
+                dispersion=number(args.dispersion, "--dispersion"),
+                rho=number(args.rho, "--rho"), noise_sd=number(args.noise_sd, "--noise-sd"),
+                season_amplitude=number(args.season_amplitude, "--season-amplitude"),
+            )  # fmt: skip
+            source = "stated volumes: " + design.summary()
+        harmonics = number(args.harmonics, "--harmonics", integer=True)
+        kw = dict(seed=seed, simulations=sims, shape=args.shape, family=args.family, se=args.se,
+                  harmonics=harmonics if (args.season or args.data is None) else 0)  # fmt: skip
+        res = spower.power(design, effect, alternative=args.alternative, **kw)
+        mde = spower.minimum_detectable_effect(
+            design, target, alternative=args.alternative or ("increase" if effect > 0 else "reduction"), **kw)
+        post = spower.post_periods_needed(design, effect, target, max_post=max_post,
+                                          alternative=args.alternative, **kw)  # fmt: skip
+        sites = spower.sites_needed(res, target)
+    except ITSInputError as err:
+        log.error("gf-eval power: %s", err)
+        return 2
+    print(source)
+    print(res.summary())
+    print(f"power: {res.power:.3f} (MC SE {res.mc_se:.3f}) to detect {effect:+.1%} "
+          f"({args.shape}) with {n_post} post months")
+    if math.isfinite(mde.mde):
+        print(f"minimum detectable effect ({target:.0%} power): {mde.mde:+.1%} (MC SE "
+              f"{mde.mc_se:.1%}; 95% [{mde.ci_low:+.1%}, {mde.ci_high:+.1%}])")
+    else:
+        print(f"minimum detectable effect ({target:.0%} power): none")
+    print(f"post months for {target:.0%} power: "
+          + (str(post.n_post) if post.n_post else f"none up to {max_post}")
+          + f" (highest power {post.best_power:.3f} at {post.best})")
+    print(f"sites for {target:.0%} power: {sites if sites else 'none'} (fixed-effect pooling of "
+          "comparable independent sites with the same effect: SE_k = SD_1/sqrt(k), SD_1 = "
+          f"{res.sd_estimate:.4f} the simulated SD of one site's log estimate)")
+    if args.json:
+        out = {"power": res.to_dict(), "mde": mde.to_dict(), "post_months": post.n_post,
+               "post_curve": post.curve.to_dict(orient="records"), "sites": sites}
+        write_text(args.json, json.dumps(out, indent=2, sort_keys=True, default=float) + "\n")
     return 0
 
 
@@ -400,7 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome", required=True, help="the outcome column")
     p.add_argument("--time", required=True, help="the numeric, equally spaced time column "
                    "(one row per period and series)")
-    p.add_argument("--start", required=True, help="the time value of the first post period")
+    p.add_argument("--start", required=True, action="append",
+                   help="the time value of the first post period; repeat it, in increasing "
+                   "order, for each further interruption (its own level and slope change)")
     p.add_argument("--family", default="gaussian",
                    choices=["gaussian", "poisson", "quasipoisson", "negbin", "binomial"])
     p.add_argument("--offset", help="column whose log is the offset (population or cases)")
@@ -413,7 +514,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-slope-change", action="store_true", help="level change only")
     p.add_argument("--slope-origin", help="time value where the slope-change term is 0 "
                    "(default: --start, as Linden's itsa)")
-    p.add_argument("--se", default="model", choices=["model", "newey", "prais"])
+    p.add_argument("--se", default="model", choices=["model", "newey", "prais", "ar1", "bootstrap"],
+                   help="standard errors: model-based, Newey-West, Prais-Winsten, ar1 (AR(1) "
+                   "plus white noise by REML, sandwich) or bootstrap (parametric, from that "
+                   "error model; needs --seed)")  # fmt: skip
+    p.add_argument("--bootstrap", type=int, default=499, help="bootstrap replications "
+                   "(default 499)")  # fmt: skip
+    p.add_argument("--seed", type=int, help="the bootstrap's random seed (required with "
+                   "--se bootstrap)")  # fmt: skip
     p.add_argument("--lags", type=int, help="Newey-West lag (default: the suggested lag)")
     p.add_argument("--group", help="the series column, for a controlled ITS")
     p.add_argument("--treated", help="the treated series' value in --group")
@@ -423,6 +531,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--placebo", nargs="*", default=[], help="placebo start times (pre-period)")
     p.add_argument("--json", help="also write the results as JSON (link scale)")
     p.set_defaults(func=_its)
+
+    p = sub.add_parser("power", help="power, minimum detectable effect, post months and sites "
+                       "for an ITS, by simulation, from pre-period data or stated volumes")
+    p.add_argument("data", nargs="?", help="a CSV of pre-period data (one row per period)")
+    p.add_argument("--outcome", help="the count column (with a CSV)")
+    p.add_argument("--time", help="the numeric, equally spaced time column (with a CSV)")
+    p.add_argument("--start", help="use only the rows before this time value (the pre period)")
+    p.add_argument("--offset", help="column whose log is the offset (population or cases)")
+    p.add_argument("--season", help="the season column (advancing by one per period)")
+    p.add_argument("--period", default="12", help="the seasonal period (default 12)")
+    p.add_argument("--harmonics", default="1", help="Fourier pairs (default 1)")
+    p.add_argument("--error", default="auto", help="error model from the pre-period residuals: "
+                   "auto, reml, moments or counts (default auto)")
+    p.add_argument("--count-per-month", help="stated volumes: expected count per month")
+    p.add_argument("--months-pre", help="stated volumes: pre-period months")
+    p.add_argument("--trend", default="0", help="stated volumes: log-rate trend per month")
+    p.add_argument("--dispersion", default="1", help="stated volumes: count dispersion")
+    p.add_argument("--rho", default="0", help="stated volumes: AR(1) rho of the log-rate noise")
+    p.add_argument("--noise-sd", default="0", help="stated volumes: SD of the log-rate noise")
+    p.add_argument("--season-amplitude", default="0", help="stated volumes: seasonal amplitude")
+    p.add_argument("--effect", default="-0.25", help="target relative change (default -0.25)")
+    p.add_argument("--shape", default="step", choices=["step", "ramp"])
+    p.add_argument("--months-post", default="18", help="post-intervention months (default 18)")
+    p.add_argument("--power", default="0.8", help="power wanted (default 0.8)")
+    p.add_argument("--max-post", default="60", help="longest post period searched (default 60)")
+    p.add_argument("--family", default="quasipoisson", choices=["poisson", "quasipoisson", "negbin"])
+    p.add_argument("--se", default="model", help="standard errors, as gf-eval its (default model)")
+    p.add_argument("--alternative", choices=["reduction", "increase", "two-sided"],
+                   help="default: the effect's direction (the verdict rule: 95%% upper limit < 0)")
+    p.add_argument("--simulations", default="500", help="simulations (default 500)")
+    p.add_argument("--seed", default="20150901", help="seed (default 20150901)")
+    p.add_argument("--json", help="also write the results as JSON")
+    p.set_defaults(func=_power)
     return parser
 
 

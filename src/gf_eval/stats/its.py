@@ -7,7 +7,9 @@ The model, on the scale of the family's link:
 T counts periods from 0 at the first observation, X is 1 from the first post-intervention
 period T0 on, and X*(T - T0) is 0 at T0 (the convention of Linden's `itsa` for Stata). With a
 group column, one treated series is set against control series with Linden's model, which adds
-Z, Z*T, Z*X and Z*X*(T - T0); the Z terms are the treated-minus-control differences.
+Z, Z*T, Z*X and Z*X*(T - T0); the Z terms are the treated-minus-control differences. Further
+interruptions T_2 < T_3 ... each add X_k = 1[T >= T_k] and X_k*(T - T_k) (and their Z terms);
+see `ITS` for their names.
 
 Usage follows statsmodels: ``ITS(data, ...).fit(se=...)`` returns an `ITSResults` with
 estimates, standard errors, intervals, p-values, derived effects and ``summary()``.
@@ -24,13 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
+from scipy import optimize, stats
 
+from gf_eval.stats import errors
 from gf_eval.stats.autocorr import Diagnostics, diagnose
 
 FAMILIES = ("gaussian", "poisson", "quasipoisson", "negbin", "binomial")
 COUNT_FAMILIES = ("poisson", "quasipoisson", "negbin", "binomial")
-SE_TYPES = ("model", "newey", "prais")
+SE_TYPES = ("model", "newey", "prais", "ar1", "bootstrap")
 SEGMENT = ("intercept", "pre_slope", "level_change", "slope_change")
 # What the data must hold (each series apart, counting only the periods in the fit):
 MIN_PRE = 3  # before the start: a level and a slope, and one point to spare
@@ -53,6 +56,25 @@ def _whole(name: str, value: object, low: int = 0) -> int:
             math.isfinite(value) and float(value).is_integer() and value >= low):  # fmt: skip
         raise ITSInputError(f"{name} must be a whole number >= {low}, not {value!r}")
     return int(value)
+
+
+def _starts(value: object) -> tuple:
+    """The interruption start(s): one number, or a non-empty sequence of numbers (kept as
+    given, so that messages print them as the user wrote them)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray, pd.Series)):
+        _finite("start", value)
+        return (value,)
+    values = tuple(value.tolist() if isinstance(value, (np.ndarray, pd.Series)) else value)
+    if not values:
+        raise ITSInputError("start must be a number or a non-empty sequence of numbers, not []")
+    for v in values:
+        _finite("start", v)
+    return values
+
+
+def _suffixed(name: str, k: int) -> str:
+    """The name of a term of interruption k (0 the first): level_change, level_change_2, ..."""
+    return name if k == 0 else f"{name}_{k + 1}"
 
 
 def _is_whole(x: np.ndarray) -> np.ndarray:
@@ -79,7 +101,19 @@ class ITS:
     data : the observations, one row per period (and per series with `group`).
     outcome, time : column names; time must be numeric and equally spaced, without repeats
         within a series.
-    start : the value of `time` at the first post-intervention period.
+    start : the value of `time` at the first post-intervention period; or an increasing
+        sequence of them, one per interruption (a programme that starts and later ends, say).
+        Interruption k >= 2 at T_k adds X_k = 1[T >= T_k] (term `level_change_k`) and
+        X_k*(T - T_k) (`slope_change_k`, zero at T_k: each later interruption is its own slope
+        origin). The first keeps the names `level_change` and `slope_change` (and
+        `slope_origin`), so one start given as a number or as a one-item list fits the same
+        model with the same names. The results add `post_slope_k`, the slope between
+        interruptions k and k + 1 (pre_slope plus the first k slope changes), and
+        `post_slope`, the slope after the last one (pre_slope plus every slope change); with
+        groups every one of these has its control_ and diff_ terms as well. "Post" periods
+        (the phase-in, `relative_change_cumulative`, `effect_at`) are those from the first
+        start, and the counterfactual is the pre-period trend with no interruption at all, so
+        the relative change at the last period includes every level and slope change.
     family : gaussian, poisson, quasipoisson, negbin or binomial.
     offset : column whose log is the offset (population, or cases at risk).
     trials : the binomial denominator column (outcome = successes).
@@ -88,16 +122,20 @@ class ITS:
     covariates : further numeric columns.
     slope_change : include b3 (default True).
     group, treated : the series column and the treated series' value (controlled ITS).
-    exclude : periods from T0 left out of the fit (a phase-in window).
-    slope_origin : the time value at which the slope-change term is 0 (default: start).
+    exclude : periods from T0 (the first start) left out of the fit (a phase-in window).
+    slope_origin : the time value at which the first slope-change term is 0 (default: the
+        first start).
     allow_gaps : accept missing periods (time values a whole number of steps apart, the step
         being the smallest difference); by default a series must have every period.
 
     Raises `ITSInputError`, with a one-line message naming what to change, for data or a
     specification the model cannot support: missing columns or values; non-numeric, missing,
     repeated, unevenly spaced or (unless `allow_gaps`) gapped times; counts that are negative or
-    not whole numbers (binomial: successes outside 0..trials); a non-positive offset; fewer than
-    `MIN_PRE` points before or `MIN_POST` points from the start in the fit of any series; fewer
+    not whole numbers (binomial: successes outside 0..trials); a non-positive offset; a start
+    with no observations before or from it, or fewer than `MIN_PRE` points before it in the fit
+    of any series (each start is checked on its own first); starts that are not increasing;
+    fewer than `MIN_POST` points in the fit of any series from each start to the next (or to
+    the end of the data after the last); fewer
     than `MIN_RESID_DF` residual degrees of freedom; a rank-deficient design (numerical rank of
     the fitted rows); and, in `fit()`, Newey-West lags that are negative or not shorter than the
     shortest series in the fit.
@@ -108,7 +146,7 @@ class ITS:
         data: pd.DataFrame,
         outcome: str,
         time: str,
-        start: float,
+        start: float | Sequence[float],
         family: str = "gaussian",
         offset: str | None = None,
         trials: str | None = None,
@@ -126,14 +164,14 @@ class ITS:
     ):
         if family not in FAMILIES:
             raise ITSInputError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-        self.outcome, self.time, self.start, self.family = outcome, time, start, family
+        self.starts = _starts(start)  # every interruption; `start` is the first
+        self.outcome, self.time, self.start, self.family = outcome, time, self.starts[0], family
         self.offset, self.trials, self.group, self.treated = offset, trials, group, treated
         self.exclude, self.slope_change = _whole("exclude", exclude), slope_change
         self.season, self.period, self.harmonics = season, period, _whole("harmonics", harmonics)
         self.season_dummies, self.covariates = season_dummies, tuple(covariates)
-        self.slope_origin = start if slope_origin is None else slope_origin
+        self.slope_origin = self.start if slope_origin is None else slope_origin
         self.allow_gaps = bool(allow_gaps)
-        _finite("start", start)
         _finite("slope_origin", self.slope_origin)
         if season and self.harmonics and not season_dummies:
             if _finite("period", period) <= 0:
@@ -222,11 +260,12 @@ class ITS:
         for name, part in series:
             label = f" (series {name})" if self.group else ""
             t = part[self.time]
-            if (t < self.start).sum() == 0 or (t >= self.start).sum() == 0:
-                raise ITSInputError(
-                    f"no observations {'before' if (t < self.start).sum() == 0 else 'from'} "
-                    f"the start {self.start}{label}"
-                )
+            for start in self.starts:
+                if (t < start).sum() == 0 or (t >= start).sum() == 0:
+                    raise ITSInputError(
+                        f"no observations {'before' if (t < start).sum() == 0 else 'from'} "
+                        f"the start {start}{label}"
+                    )
         return df
 
     def _check_spacing(self, df: pd.DataFrame) -> float:
@@ -266,26 +305,48 @@ class ITS:
     def _check_fit_size(self) -> None:
         m, t = self.fit_mask, self.data[self.time].to_numpy(dtype=float)
         ids = self.data[self.group].to_numpy() if self.group else np.zeros(len(t))
-        window = f" after the {self.exclude}-period phase-in" if self.exclude else ""
+        # Each start on its own (enough fitted points before it), then the starts together
+        # (increasing, and enough fitted points in each segment they bound).
         for name in pd.unique(ids):
             rows = (ids == name) & m
             label = f" (series {name})" if self.group else ""
-            pre, post = int((t[rows] < self.start).sum()), int((t[rows] >= self.start).sum())
-            if pre < MIN_PRE:
-                raise ITSInputError(
-                    f"start {self.start} leaves {pre} pre-intervention periods in the fit{label}; "
-                    f"at least {MIN_PRE} are needed (a level and a slope, and one to spare): "
-                    "choose a later start"
-                )
-            need = MIN_POST[bool(self.slope_change)]
-            if post < need:
-                what = "a level and a slope change" if self.slope_change else "a level change"
-                fixes = ["an earlier start"] + (["a shorter phase-in"] if self.exclude else []) \
+            for start in self.starts:
+                pre = int((t[rows] < start).sum())
+                if pre < MIN_PRE:
+                    raise ITSInputError(
+                        f"start {start} leaves {pre} pre-intervention periods in the fit{label}; "
+                        f"at least {MIN_PRE} are needed (a level and a slope, and one to spare): "
+                        "choose a later start"
+                    )
+        starts = self.starts
+        if any(b <= a for a, b in zip(starts, starts[1:])):
+            raise ITSInputError(f"the starts must be increasing, not {', '.join(map(str, starts))}")
+        need = MIN_POST[bool(self.slope_change)]
+        what = "a level and a slope change" if self.slope_change else "a level change"
+        for name in pd.unique(ids):
+            series = ids == name
+            label = f" (series {name})" if self.group else ""
+            for k, start in enumerate(starts):
+                end = starts[k + 1] if k + 1 < len(starts) else math.inf
+                segment = series & (t >= start) & (t < end)
+                post = int((segment & m).sum())
+                if post >= need:
+                    continue
+                # The phase-in starts in the first segment and may reach into later ones.
+                phased = bool(self.exclude) and (k == 0 or bool((segment & ~m).any()))
+                window = f" after the {self.exclude}-period phase-in" if phased else ""
+                fixes = (["a shorter phase-in"] if phased else []) \
                     + (["no slope change"] if self.slope_change else [])
+                if end == math.inf:
+                    raise ITSInputError(
+                        f"start {start} leaves {post} post-intervention periods in the fit"
+                        f"{window}{label}; at least {need} are needed for {what}: choose "
+                        + " or ".join(["an earlier start", *fixes])
+                    )
                 raise ITSInputError(
-                    f"start {self.start} leaves {post} post-intervention periods in the fit"
+                    f"starts {start} and {end} leave {post} periods between them in the fit"
                     f"{window}{label}; at least {need} are needed for {what}: choose "
-                    + " or ".join(fixes)
+                    + " or ".join(["starts further apart", *fixes])
                 )
         n, k = int(m.sum()), self.exog.shape[1] + (self.family == "negbin")
         if n - k < MIN_RESID_DF:
@@ -329,10 +390,13 @@ class ITS:
     def _design(self, df: pd.DataFrame) -> pd.DataFrame:
         first = df.groupby(self.group)[self.time].transform("min") if self.group else df[self.time].min()
         t = (df[self.time] - first).astype(float)
-        x = (df[self.time] >= self.start).astype(float)
-        terms = {"intercept": np.ones(len(df)), "pre_slope": t, "level_change": x}
-        if self.slope_change:
-            terms["slope_change"] = x * (df[self.time] - self.slope_origin)
+        terms = {"intercept": np.ones(len(df)), "pre_slope": t}
+        for k, start in enumerate(self.starts):
+            x = (df[self.time] >= start).astype(float)
+            terms[_suffixed("level_change", k)] = x
+            if self.slope_change:  # interruptions after the first are their own slope origin
+                origin = self.slope_origin if k == 0 else start
+                terms[_suffixed("slope_change", k)] = x * (df[self.time] - origin)
         if self.group:
             z = (df[self.group] == self.treated).astype(float)
             terms = {
@@ -351,6 +415,22 @@ class ITS:
         for col in self.covariates:
             exog[col] = df[col].astype(float)
         return exog
+
+    @property
+    def change_terms(self) -> list[str]:
+        """The level- and slope-change terms of every interruption, in design order (without
+        the control_/diff_ prefixes of a controlled ITS); zero in the counterfactual."""
+        names = []
+        for k in range(len(self.starts)):
+            names.append(_suffixed("level_change", k))
+            if self.slope_change:
+                names.append(_suffixed("slope_change", k))
+        return names
+
+    @property
+    def segment_terms(self) -> list[str]:
+        """The segment terms of the design (intercept, pre_slope and the change terms)."""
+        return ["intercept", "pre_slope", *self.change_terms]
 
     def _fit_mask(self) -> np.ndarray:
         t = self.data[self.time]
@@ -379,11 +459,19 @@ class ITS:
     # --- fitting ------------------------------------------------------------------------------
 
     def fit(self, se: str = "model", lags: int | None = None, alpha: float = 0.05,
-            max_lag: int = 12) -> ITSResults:  # fmt: skip
-        """Fit with model-based, Newey-West (`lags`; default the suggested lag) or
-        Prais-Winsten AR(1) standard errors."""
+            max_lag: int = 12, bootstrap: int = 499, seed: int | None = None) -> ITSResults:  # fmt: skip
+        """Fit with model-based, Newey-West (`lags`; default the suggested lag),
+        Prais-Winsten AR(1), "ar1" (AR(1) plus white noise by REML, sandwich) or "bootstrap"
+        (parametric, `bootstrap` replications from that error model; `seed` required)
+        standard errors. See `_fit_errors` for the last two."""
         if se not in SE_TYPES:
             raise ITSInputError(f"se must be one of {', '.join(SE_TYPES)}, not {se!r}")
+        if se == "bootstrap":
+            if seed is None:
+                raise ITSInputError("bootstrap standard errors need a seed (--seed, seed=) so "
+                                    "that the results can be reproduced")  # fmt: skip
+            seed = _whole("seed", seed)
+            bootstrap = _whole("bootstrap", bootstrap, low=20)
         if se == "prais" and self.family != "gaussian":
             raise ITSInputError("Prais-Winsten standard errors are for the gaussian family only")
         if lags is not None:
@@ -393,9 +481,11 @@ class ITS:
             self._check_lags(lags)
         base = self._fit_statsmodels(m, "model", None)
         diagnostics = self._diagnostics(base, m, max_lag)
-        rho = None
+        rho = error_model = None
         if se == "model":
             result = base
+        elif se in ("ar1", "bootstrap"):
+            result, error_model = self._fit_errors(base, m, se, bootstrap, seed)
         elif se == "newey":
             lags = diagnostics.suggested_lag if lags is None else lags
             result = self._fit_statsmodels(m, "newey", lags)
@@ -406,7 +496,88 @@ class ITS:
         res = ITSResults(self, result, se, lags if se == "newey" else None, alpha, diagnostics, rho)
         if self.family == "quasipoisson":  # Pearson chi-square / df, whatever the SE choice
             res.dispersion = float(base.pearson_chi2 / base.df_resid)
+        res.error_model = error_model
+        res.notes = tuple(n for n in (getattr(base, "nb_note", None),) if n)
         return res
+
+    def _fit_errors(self, base, mask: np.ndarray, se: str, bootstrap: int, seed: int | None):
+        """Standard errors under an AR(1)-plus-white-noise error model (gf_eval.stats.errors).
+
+        The point estimates are the family's (GLM, or OLS for gaussian). The working
+        correlation V(c, rho) of the Pearson residuals r = W^{1/2} z (z the working residuals,
+        W the fit's working weights; gaussian: the ordinary residuals) is fitted by REML in the
+        orthogonal complement of W^{1/2} X, the scale phi profiled out, one block per series
+        with shared (c, rho), gaps in time as longer steps.
+
+        "ar1": Cov(b) = phi (X'WX)^-1 X'W^{1/2} V W^{1/2} X (X'WX)^-1 (c = 0 gives the
+        quasi-likelihood model-based covariance).
+
+        "bootstrap": `bootstrap` series simulated from the fitted mean and error model, then
+        refitted with the same model; Cov(b) is the covariance of the refitted coefficients.
+        Gaussian: y* = fitted + e, e ~ N(0, phi V). Count families, on the scale of the link
+        (the log rate; binomial: log odds): eta* = eta + u, u an AR(1) of variance
+        s1^2 = phi c / mean(w) plus white noise of variance s0^2 = max(phi (1 - c) - 1, 0) /
+        mean(w) (the family's own sampling noise has Pearson variance 1), log-link means
+        shifted by -(s1^2 + s0^2)/2 so that they keep the fitted mean; then y* ~ Poisson
+        (NB2 with the fitted alpha; binomial with the trials) given eta*.
+
+        Both: t intervals and p-values on the residual df less 2 (the estimated c and rho);
+        `df_resid` of the results is that reduced df."""
+        X = self.exog[mask].to_numpy(dtype=float)
+        ids = self.data[self.group].to_numpy()[mask] if self.group else None
+        d = errors.gaps(self.data[self.time].to_numpy(dtype=float)[mask], ids, self.step)
+        if self.family == "gaussian":
+            w = np.ones(X.shape[0])
+            r = np.asarray(base.resid, dtype=float)
+        else:
+            glm, mu = base.model, np.asarray(base.mu, dtype=float)
+            w = glm.iweights * glm.n_trials * glm.family.weights(mu)
+            r = np.sqrt(w) * glm.family.link.deriv(mu) * (glm.endog - mu)
+        A = np.sqrt(w)[:, None] * X
+        model = errors.reml(r, A, d)
+        summary = {"c": model.c, "rho": model.rho, "scale": model.scale}
+        if se == "ar1":
+            cov = errors.sandwich(A, d, model)
+            return _ErrorFit(base, cov, base.df_resid - 2), summary
+        rng = np.random.default_rng(seed)
+        x = errors.ar1_draws(rng, d, model.rho, bootstrap)
+        white = rng.standard_normal(x.shape)
+        if self.family == "gaussian":  # the AR(1) and white components' SDs, then y*
+            sd1, sd0 = math.sqrt(model.scale * model.c), math.sqrt(model.scale * (1 - model.c))
+            draws = np.asarray(base.fittedvalues)[None, :] + sd1 * x + sd0 * white
+        else:  # on the scale of the link (log rate, log odds)
+            s1 = model.scale * model.c / w.mean()
+            s0 = max(model.scale * (1 - model.c) - 1, 0.0) / w.mean()
+            sd1, sd0 = math.sqrt(s1), math.sqrt(s0)
+            eta = glm.family.link(mu)[None, :] + sd1 * x + sd0 * white
+            if self.family == "binomial":
+                n = glm.n_trials
+                k = rng.binomial(n.astype(np.int64), 1 / (1 + np.exp(-eta)))
+                draws = np.stack([k, n - k], axis=-1)
+            else:
+                rate = np.exp(eta - (s1 + s0) / 2)
+                nb_alpha = getattr(base, "nb_alpha", 0.0)
+                if nb_alpha > 0:  # NB2: a gamma-Poisson mixture of variance m + alpha m^2
+                    rate = rate * rng.gamma(1 / nb_alpha, nb_alpha, rate.shape)
+                draws = rng.poisson(rate).astype(float)
+        params = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for y in draws:
+                try:
+                    fit = self._fit_statsmodels(mask, "model", None, endog=y)
+                except (ITSInputError, ValueError, np.linalg.LinAlgError):
+                    continue
+                b = np.asarray(fit.params, dtype=float)
+                if np.all(np.isfinite(b)):
+                    params.append(b)
+        if len(params) < 0.9 * bootstrap:
+            raise ITSInputError(f"the bootstrap refits failed in {bootstrap - len(params)} of "
+                                f"{bootstrap} replications; use se='ar1'")  # fmt: skip
+        cov = np.cov(np.array(params), rowvar=False)
+        summary.update({"replications": len(params), "seed": seed, "sd_ar1": sd1,
+                        "sd_white": sd0})  # fmt: skip
+        return _ErrorFit(base, cov, base.df_resid - 2), summary
 
     def _check_lags(self, lags: int) -> None:
         """Newey-West lags must be shorter than every series in the fit."""
@@ -417,8 +588,9 @@ class ITS:
             raise ITSInputError(f"Newey-West lags of {lags} are too many: {which} {n} periods "
                                 f"(at most {n - 1} lags)")  # fmt: skip
 
-    def _fit_statsmodels(self, mask: np.ndarray, se: str, lags: int | None):
-        y, X = self.endog[mask], self.exog[mask]
+    def _fit_statsmodels(self, mask: np.ndarray, se: str, lags: int | None,
+                         endog: np.ndarray | None = None):  # fmt: skip
+        y, X = (self.endog[mask] if endog is None else endog), self.exog[mask]
         offset = None if self.log_offset is None else self.log_offset[mask]
         fit_kw: dict = {}
         if se == "newey":
@@ -448,7 +620,8 @@ class ITS:
     # --- falsification ------------------------------------------------------------------------
 
     def placebo(self, starts: Sequence[float], se: str = "model", lags: int | None = None,
-                alpha: float = 0.05) -> pd.DataFrame:  # fmt: skip
+                alpha: float = 0.05, bootstrap: int = 499,
+                seed: int | None = None) -> pd.DataFrame:  # fmt: skip
         """Refit on the pre-intervention data with an interruption at each placebo start."""
         pre = self.data[self.data[self.time] < self.start]
         rows = []
@@ -460,7 +633,7 @@ class ITS:
                             self.trials, self.season, self.period, self.harmonics,
                             self.season_dummies, self.covariates, self.slope_change, self.group,
                             self.treated, allow_gaps=self.allow_gaps)  # fmt: skip
-                res = model.fit(se=se, lags=lags, alpha=alpha)
+                res = model.fit(se=se, lags=lags, alpha=alpha, bootstrap=bootstrap, seed=seed)
             except ITSInputError as err:
                 raise ITSInputError(
                     f"placebo start {start} (pre-period data only): {err}"
@@ -471,28 +644,65 @@ class ITS:
         return pd.DataFrame(rows)
 
 
+NB_ALPHA_MAX = 100.0  # the upper bound of the NB2 alpha in its profile likelihood
+
+
 def _fit_negbin(y, X, offset, fit_kw):
-    """NB2 by maximum likelihood from the Poisson estimates; Newton first, then the more
-    robust Nelder-Mead and BFGS when alpha sits near its boundary of 0."""
+    """NB2 by profile likelihood: alpha maximises the log-likelihood of the GLM fitted with
+    NegativeBinomial(alpha) (bounded search of log alpha in [1e-8, NB_ALPHA_MAX]); the
+    coefficients' covariance is that GLM's (NB2 alpha and coefficients are asymptotically
+    orthogonal). At alpha = 0 NB2 is Poisson: when the profile slope at 0,
+    (1/2) sum((y - mu)^2 - y) at the Poisson fit, is not positive, or the best alpha gains no
+    likelihood over Poisson, the Poisson fit is returned with alpha = 0 and a note. The result
+    carries `nb_alpha` and `nb_note`."""
     poisson = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
-    model = sm.NegativeBinomial(y, X, offset=offset)
-    start = np.append(poisson.params, 0.1)
+    start = np.asarray(poisson.params)
+
+    def nb(alpha, **kw):
+        family = sm.families.NegativeBinomial(alpha=alpha)
+        return sm.GLM(y, X, family=family, offset=offset).fit(start_params=start, **kw)
+
+    def boundary():
+        res = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(**fit_kw)
+        res.nb_alpha = 0.0
+        res.nb_note = ("NB2 alpha at its boundary of 0 (no overdispersion beyond Poisson): "
+                       "the NB2 fit is the Poisson fit")  # fmt: skip
+        return res
+
+    mu = np.asarray(poisson.mu)
+    if 0.5 * np.sum((y - mu) ** 2 - y) <= 0:
+        return boundary()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # non-convergence is checked below, not warned about
-        for method in ("newton", "nm", "bfgs"):
-            res = model.fit(start_params=start, method=method, maxiter=5000, disp=0, **fit_kw)
-            if res.mle_retvals.get("converged") and np.all(np.isfinite(res.params)):
-                try:  # alpha at its boundary of 0 leaves a singular information matrix
-                    if np.all(np.isfinite(np.asarray(res.cov_params()))):
-                        return res
-                except (ValueError, np.linalg.LinAlgError):
-                    pass
-            if np.all(np.isfinite(res.params)):
-                start = np.asarray(res.params)
-    raise ITSInputError(
-        "the negative binomial model did not converge or has no covariance (often alpha near 0: "
-        "no overdispersion); try quasipoisson"
-    )
+        warnings.simplefilter("ignore")
+        found = optimize.minimize_scalar(lambda s: -nb(math.exp(s)).llf,
+                                         bounds=(math.log(1e-8), math.log(NB_ALPHA_MAX)),
+                                         method="bounded", options={"xatol": 1e-6})  # fmt: skip
+        alpha = math.exp(found.x)
+        res = nb(alpha, **fit_kw)
+    if not res.converged or not np.all(np.isfinite(np.asarray(res.params))):
+        raise ITSInputError("the negative binomial model did not converge; try quasipoisson")
+    if res.llf <= poisson.llf + 1e-9:
+        return boundary()
+    res.nb_alpha, res.nb_note = alpha, None
+    if alpha >= 0.999 * NB_ALPHA_MAX:
+        res.nb_note = f"NB2 alpha at its upper bound of {NB_ALPHA_MAX:g}"
+    return res
+
+
+class _ErrorFit:
+    """A fit's coefficients with another covariance and t inference on `df_resid` degrees of
+    freedom, read by ITSResults like a statsmodels result (other attributes: the fit's)."""
+
+    use_t = True
+
+    def __init__(self, base, cov: np.ndarray, df_resid: float):
+        self._base, self._cov, self.df_resid = base, np.asarray(cov), float(df_resid)
+
+    def cov_params(self) -> np.ndarray:
+        return self._cov
+
+    def __getattr__(self, name):
+        return getattr(self._base, name)
 
 
 def prais_winsten(y: np.ndarray, X: pd.DataFrame, groups: pd.Series | None = None,
@@ -533,9 +743,16 @@ class ITSResults:
 
     Attributes: params, bse, pvalues (Series by design column), cov_params(), conf_int(),
     df_resid, nobs, dispersion, use_t, diagnostics, rho (Prais-Winsten), and `terms`: the named
-    segment terms (intercept, pre_slope, level_change, slope_change, post_slope, and with groups
-    the control_ and diff_ terms) on the link scale.
+    segment terms (intercept, pre_slope, level_change, slope_change, post_slope, for further
+    interruptions level_change_k, slope_change_k and post_slope_k, and with groups the control_
+    and diff_ terms) on the link scale. With se "ar1" or "bootstrap", `error_model` holds the
+    fitted AR(1)-plus-white-noise model ({"c", "rho", "scale"}, and for the bootstrap
+    "replications", "seed", "sd_ar1", "sd_white") and df_resid is the residual df less 2;
+    `notes` lists remarks on the fit (an NB2 alpha at its boundary).
     """
+
+    error_model: dict | None = None
+    notes: tuple[str, ...] = ()
 
     def __init__(self, model: ITS, result, se: str, lags: int | None, alpha: float,
                  diagnostics: Diagnostics, rho: float | None):  # fmt: skip
@@ -552,7 +769,7 @@ class ITSResults:
         self.use_t = bool(getattr(result, "use_t", False)) or model.family == "gaussian"
         self.dispersion = float(getattr(result, "scale", 1.0))
         if model.family == "negbin":
-            self.dispersion = float(np.asarray(result.params)[-1])  # NB2 alpha
+            self.dispersion = float(result.nb_alpha)  # NB2 alpha
         self.terms = {name: self.lincom(w) for name, w in self._term_weights().items()}
         self.terms.update(
             {c: self.lincom({c: 1.0}) for c in names if c not in self._segment_names()}
@@ -588,34 +805,47 @@ class ITSResults:
         return Term(est, se, est - q * se, est + q * se, p)
 
     def _segment_names(self) -> list[str]:
-        return [c for c in self.params.index if c.split("_", 1)[-1] in SEGMENT or c in SEGMENT]
+        segment = self.model.segment_terms
+        return [c for c in self.params.index if c in segment or c.split("_", 1)[-1] in segment]
+
+    def _slope_sums(self) -> dict[str, list[str]]:
+        """The slopes after each interruption as sums of terms: post_slope_k between
+        interruptions k and k + 1 (with more than one), post_slope after the last."""
+        model = self.model
+        if not model.slope_change:
+            return {"post_slope": ["pre_slope"]}
+        slopes = [c for c in model.change_terms if c.startswith("slope_change")]
+        names = [f"post_slope_{k + 1}" for k in range(len(slopes) - 1)] + ["post_slope"]
+        return {name: ["pre_slope", *slopes[: k + 1]] for k, name in enumerate(names)}
 
     def _term_weights(self) -> dict[str, dict[str, float]]:
-        has_slope = self.model.slope_change
         if not self.model.group:
-            out = {k: {k: 1.0} for k in SEGMENT if k in self.params.index}
-            out["post_slope"] = {"pre_slope": 1.0, **({"slope_change": 1.0} if has_slope else {})}
+            out = {k: {k: 1.0} for k in self.model.segment_terms}
+            out.update({name: {k: 1.0 for k in cols} for name, cols in self._slope_sums().items()})
             return out
         out = {}
-        for k in SEGMENT:
-            if f"control_{k}" in self.params.index:
-                out[k] = {f"control_{k}": 1.0, f"diff_{k}": 1.0}
-                out[f"control_{k}"] = {f"control_{k}": 1.0}
-                out[f"diff_{k}"] = {f"diff_{k}": 1.0}
-        post = ["pre_slope", "slope_change"] if has_slope else ["pre_slope"]
-        out["post_slope"] = {f"{p}_{k}": 1.0 for k in post for p in ("control", "diff")}
-        out["control_post_slope"] = {f"control_{k}": 1.0 for k in post}
+        for k in self.model.segment_terms:
+            out[k] = {f"control_{k}": 1.0, f"diff_{k}": 1.0}
+            out[f"control_{k}"] = {f"control_{k}": 1.0}
+            out[f"diff_{k}"] = {f"diff_{k}": 1.0}
+        for name, cols in self._slope_sums().items():
+            out[name] = {f"{p}_{k}": 1.0 for k in cols for p in ("control", "diff")}
+            out[f"control_{name}"] = {f"control_{k}": 1.0 for k in cols}
         return out
+
+    def _counterfactual_columns(self) -> list[int]:
+        """The design columns set to 0 for the counterfactual: every interruption's level and
+        slope changes (of the treated-minus-control differences with groups)."""
+        m = self.model
+        names = [f"diff_{k}" if m.group else k for k in m.change_terms]
+        return [m.exog.columns.get_loc(c) for c in names]
 
     # --- derived quantities on the response scale ---------------------------------------------
 
     def _eta(self, params: np.ndarray, rows: np.ndarray, counterfactual: bool) -> np.ndarray:
         X = self.model.exog.to_numpy(dtype=float)[rows].copy()
         if counterfactual:
-            for name in ("level_change", "slope_change"):
-                for col in (name, f"diff_{name}"):
-                    if col in self.model.exog.columns:
-                        X[:, self.model.exog.columns.get_loc(col)] = 0.0
+            X[:, self._counterfactual_columns()] = 0.0
         eta = X @ params
         if self.model.log_offset is not None:
             eta = eta + self.model.log_offset[rows]
@@ -662,7 +892,9 @@ class ITSResults:
 
     def effect_at(self, time_value: float) -> dict[str, Term]:
         """At a post period: the absolute effect (fitted minus counterfactual, response scale)
-        and the relative effect (fitted / counterfactual - 1), both with delta-method intervals."""
+        and the relative effect (fitted / counterfactual - 1), both with delta-method intervals.
+        Post periods are those from the first start; the counterfactual (as for every derived
+        effect and `predictions`) is the pre-period trend without any of the interruptions."""
         m = self.model
         rows = self.model.treated_rows & (m.data[m.time] == time_value).to_numpy()
         if rows.sum() != 1 or time_value < m.start:
@@ -701,9 +933,7 @@ class ITSResults:
         for label, cf in (("fitted", False), ("counterfactual", True)):
             Xc = X.copy()
             if cf:
-                for col in ("level_change", "slope_change", "diff_level_change", "diff_slope_change"):
-                    if col in m.exog.columns:
-                        Xc[:, m.exog.columns.get_loc(col)] = 0.0
+                Xc[:, self._counterfactual_columns()] = 0.0
             eta = self._eta(self.params.to_numpy(), rows, cf)
             se = np.sqrt(np.einsum("ij,jk,ik->i", Xc, cov, Xc))
             out[label] = self._mean(eta)
@@ -725,6 +955,8 @@ class ITSResults:
             "se": self.se,
             "lags": self.lags,
             "rho": self.rho,
+            "error_model": self.error_model,
+            "notes": list(self.notes),
             "alpha": self.alpha,
             "inference": "t" if self.use_t else "normal",
             "relative_change_end": self.relative_change_end().to_dict(),
@@ -732,17 +964,33 @@ class ITSResults:
             "diagnostics": self.diagnostics.to_dict(),
         }
 
+    def _error_lines(self) -> list[str]:
+        lines = list(self.notes)
+        e = self.error_model
+        if e:
+            lines.append(f"error model: AR(1) share c = {e['c']:.4f}, rho = {e['rho']:.4f}, "
+                         f"scale = {e['scale']:.4g}; t on df {self.df_resid:g}")  # fmt: skip
+            if "replications" in e:
+                lines.append(f"bootstrap: {e['replications']} replications, seed {e['seed']}; "
+                             f"link-scale SD AR(1) {e['sd_ar1']:.4g}, white {e['sd_white']:.4g}")  # fmt: skip
+        return lines
+
     def summary(self) -> str:
         m = self.model
         se_text = {"model": "model-based", "newey": f"Newey-West, lag {self.lags}",
-                   "prais": f"Prais-Winsten AR(1), rho = {self.rho or 0:.4f}"}[self.se]  # fmt: skip
+                   "prais": f"Prais-Winsten AR(1), rho = {self.rho or 0:.4f}",
+                   "ar1": "AR(1) plus white noise (REML), sandwich",
+                   "bootstrap": "parametric bootstrap, AR(1) plus white noise"}[self.se]  # fmt: skip
         width = 78
         lines = [
             "Interrupted time series".center(width, "="),
             f"outcome: {m.outcome}   family: {m.family}   standard errors: {se_text}",
             f"observations: {self.nobs}   residual df: {self.df_resid:g}   dispersion: "
-            f"{self.dispersion:.4g}   start: {m.time} = {m.start}"
+            f"{self.dispersion:.4g}   "
+            + (f"start: {m.time} = {m.start}" if len(m.starts) == 1
+               else f"starts: {m.time} = {', '.join(map(str, m.starts))}")
             + (f"   phase-in excluded: {m.exclude}" if m.exclude else ""),
+            *self._error_lines(),
             "-" * width,
             f"{'term':<24}{'estimate':>11}{'se':>11}{'p':>9}   {1 - self.alpha:.0%} CI",
         ]
