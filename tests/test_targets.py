@@ -198,3 +198,28 @@ def test_the_average_estimand_covers_the_truth_over_seeds(seed_runs):
         for row in [_primary(run["models"], target)]
     )  # fmt: skip
     assert inside >= 13  # of 15; 12 or fewer has probability 0.036 under 95% coverage
+
+
+def test_the_funding_end_sensitivity_adds_a_second_interruption_to_both_estimands():
+    # Noise-free Poisson means: -0.2 and -0.01 a month from t = 24, then +0.3 and +0.02 a month
+    # from t = 30 (the funding ends). Both estimands include every change, by hand.
+    import pandas as pd
+
+    t = np.arange(36, dtype=float)
+    first, second = (t >= 24).astype(float), (t >= 30).astype(float)
+    log_ratio = -0.2 * first - 0.01 * first * (t - 24) + 0.3 * second + 0.02 * second * (t - 30)
+    frame = pd.DataFrame({"t": t, "y": np.round(1e6 * np.exp(0.01 * t + log_ratio)), "n": 1.0,
+                          "calendar_month": t % 12 + 1, "month": t})  # fmt: skip
+    analysis = targets.Analysis("funding end", family="poisson", harmonics=0, funding_end=True)
+    res = targets._its(frame, analysis, 24, 30).fit()
+    end = targets.relative_change_at(res, 35 - 24)
+    assert end.estimate == pytest.approx(np.expm1(log_ratio[-1]), abs=1e-4)
+    average = targets.relative_change_average(res, 12)
+    assert average.estimate == pytest.approx(np.mean(np.exp(log_ratio[24:])) - 1, abs=1e-4)
+
+
+def test_the_funding_end_analysis_is_in_the_plan(pipeline, calendar):
+    est = pipeline["models"]["estimates"]
+    rows = est[est["analysis"] == "the funding end as a second interruption"]
+    assert sorted(rows["target"]) == sorted(TARGETS)
+    assert (rows["spec_funding_end"] == True).all()  # noqa: E712

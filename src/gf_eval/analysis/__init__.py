@@ -11,7 +11,7 @@ from gf_eval.files import atomic_path, write_text
 
 #: Working (not for publication) model outputs, written to results/working/models/.
 MODEL_FILES = ("prepost.csv", "estimates.csv", "placebo.csv", "predictions.csv",
-               "truth_check.csv", "summaries.txt")  # fmt: skip
+               "power.csv", "truth_check.csv", "summaries.txt")  # fmt: skip
 
 
 # Each estimand: the truth.json key, and the estimate's columns.

@@ -21,12 +21,13 @@ import pandas as pd
 
 from gf_eval.config import Calendar
 from gf_eval.stats import power as spower
+from gf_eval.stats.its import ITSInputError
 
 COLUMNS = ("target", "target_change", "effect_shape", "power", "power_mc_se", "mde",
            "mde_mc_se", "mde_ci_low", "mde_ci_high", "power_at_mde", "target_power",
            "pre_months", "post_months", "horizon", "mean_count", "mean_denominator",
            "dispersion", "count_dispersion", "rho", "noise_sd", "trend", "error_model",
-           "family", "se", "harmonics", "simulations", "seed")  # fmt: skip
+           "family", "se", "harmonics", "simulations", "seed", "note")  # fmt: skip
 
 
 def target_power(series: pd.DataFrame, config: dict, simulations: int = 500,
@@ -44,13 +45,20 @@ def target_power(series: pd.DataFrame, config: dict, simulations: int = 500,
         frame = tg.model_frame(series, target, primary, config)
         pre = frame[frame["t"] < cal.t0]
         post = frame[frame["t"] >= cal.t0]
-        fitted = spower.fit_design(
-            pre, "y", "t", n_post=max(len(post), 2), offset="n",
-            season="calendar_month" if primary.harmonics else None,
-            harmonics=primary.harmonics, family=primary.family, horizon=cal.t_end - cal.t0,
-        )  # fmt: skip
-        design = fitted.design
         change = float(config["targets"][target])
+        try:
+            fitted = spower.fit_design(
+                pre, "y", "t", n_post=max(len(post), 2), offset="n",
+                season="calendar_month" if primary.harmonics else None,
+                harmonics=primary.harmonics, family=primary.family, horizon=cal.t_end - cal.t0,
+            )  # fmt: skip
+        except ITSInputError as err:
+            # A pre-period the design cannot be fitted to (too short, months without a
+            # denominator) gives no power, said so, rather than stopping the run.
+            rows.append({"target": target, "target_change": change, "effect_shape": effect_shape,
+                         "pre_months": len(pre), "note": f"not estimable: {err}"})  # fmt: skip
+            continue
+        design = fitted.design
         kw = dict(seed=seed, simulations=simulations, shape=effect_shape, family=primary.family,
                   se=primary.se, lags=primary.lags, harmonics=primary.harmonics)  # fmt: skip
         res = spower.power(design, change, **kw)
@@ -66,5 +74,6 @@ def target_power(series: pd.DataFrame, config: dict, simulations: int = 500,
             "rho": design.rho, "noise_sd": design.noise_sd, "trend": design.trend,
             "error_model": fitted.error_method, "family": primary.family, "se": primary.se,
             "harmonics": primary.harmonics, "simulations": simulations, "seed": seed,
+            "note": "",
         })  # fmt: skip
     return pd.DataFrame(rows, columns=list(COLUMNS))

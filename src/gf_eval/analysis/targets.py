@@ -46,6 +46,8 @@ class Analysis:
     phase_in: int = 0
     log_gaussian: bool = False  # gaussian on the log rate (for Prais-Winsten)
     pending: str = "exclude"
+    # The month after the funding ended as a second interruption (its own level and slope).
+    funding_end: bool = False
 
 
 def plan(config: dict) -> list[Analysis]:
@@ -64,6 +66,8 @@ def plan(config: dict) -> list[Analysis]:
         replace(primary, name="no seasonality", harmonics=0, **other),
         replace(primary, name=f"{s['phase_in_months']}-month phase-in left out",
                 phase_in=s["phase_in_months"], **other),  # fmt: skip
+        replace(primary, name="the funding end as a second interruption", funding_end=True,
+                **other),  # fmt: skip
         replace(primary, name="every month; episodes under assessment counted as not DVA",
                 pending="as_not_dva", **other),  # fmt: skip
         replace(primary, name="every month; episodes under assessment counted as DVA",
@@ -99,12 +103,13 @@ def model_frame(series: pd.DataFrame, target: str, analysis: Analysis, config: d
     return out
 
 
-def _its(frame: pd.DataFrame, analysis: Analysis, start: float) -> ITS:
+def _its(frame: pd.DataFrame, analysis: Analysis, start: float,
+         second: float | None = None) -> ITS:  # fmt: skip
     return ITS(
         frame,
         outcome="log_rate" if analysis.log_gaussian else "y",
         time="t",
-        start=start,
+        start=start if second is None else [start, second],
         family=analysis.family,
         offset=None if analysis.log_gaussian else "n",
         season="calendar_month" if analysis.harmonics else None,
@@ -116,28 +121,47 @@ def _its(frame: pd.DataFrame, analysis: Analysis, start: float) -> ITS:
     )
 
 
+def _change_path(res: ITSResults, months: np.ndarray) -> pd.DataFrame:
+    """For each of `months` (months after the first start), the weights on the change terms
+    of every interruption whose sum is the log ratio of the rate to its counterfactual."""
+    model = res.model
+    first = model.starts[0]
+    rows = []
+    for k in months:
+        t, w = first + float(k), {}
+        for i, start in enumerate(model.starts):
+            if t >= start:
+                suffix = "" if i == 0 else f"_{i + 1}"
+                w[f"level_change{suffix}"] = 1.0
+                if f"slope_change{suffix}" in res.params.index:
+                    w[f"slope_change{suffix}"] = t - start
+        rows.append(w)
+    return pd.DataFrame(rows).fillna(0.0)
+
+
 def relative_change_at(res: ITSResults, months_after_start: float) -> Term:
-    """exp(level + slope * k) - 1 with its interval: the relative change of the rate k months
-    after the start, against the counterfactual (valid for every log-link model)."""
-    w = {"level_change": 1.0}
-    if "slope_change" in res.params.index:
-        w["slope_change"] = float(months_after_start)
+    """exp(sum of the changes k months after the start) - 1 with its interval: the relative
+    change of the rate then, against the counterfactual, every interruption included (for one
+    interruption, exp(level + slope * k) - 1; valid for every log-link model)."""
+    w = _change_path(res, np.array([months_after_start])).iloc[0].to_dict()
     t = res.lincom(w)
     return Term(float(np.expm1(t.estimate)), t.se, float(np.expm1(t.ci_low)),
                 float(np.expm1(t.ci_high)), t.p)  # fmt: skip
 
 
 def relative_change_average(res: ITSResults, months: int) -> Term:
-    """mean_k exp(level + slope * k) - 1 over k = 0 .. months - 1, with a delta-method
-    interval built on the log scale (so that it keeps the ratio's skew): the average relative
-    change of the rate over the first `months` post-intervention months."""
-    k = np.arange(months, dtype=float)
-    names = ["level_change", *(["slope_change"] if "slope_change" in res.params.index else [])]
+    """mean_k exp(changes at k) - 1 over k = 0 .. months - 1 (for one interruption,
+    exp(level + slope * k)), with a delta-method interval built on the log scale (so that it
+    keeps the ratio's skew): the average relative change of the rate over the first `months`
+    post-intervention months."""
+    path = _change_path(res, np.arange(months))
+    names = list(path.columns)
     b = res.params[names].to_numpy()
     cov = res.cov_params().loc[names, names].to_numpy()
-    ratio = np.exp(b[0] + (b[1] * k if len(b) > 1 else 0.0))
+    W = path.to_numpy()
+    ratio = np.exp(W @ b)
     log_mean = float(np.log(ratio.mean()))
-    grad = np.array([1.0, *([float((k * ratio).sum() / ratio.sum())] if len(b) > 1 else [])])
+    grad = (ratio @ W) / ratio.sum()
     se = float(np.sqrt(grad @ cov @ grad))
     q = res.quantile()
     p = res._p(log_mean / se) if se > 0 else float("nan")
@@ -161,7 +185,9 @@ class TargetFit:
 def fit(series: pd.DataFrame, target: str, analysis: Analysis, config: dict) -> TargetFit:
     cal = Calendar.from_config(config)
     frame = model_frame(series, target, analysis, config)
-    res = _its(frame, analysis, cal.t0).fit(se=analysis.se, lags=analysis.lags)
+    # The first month without funding: January 2017 for a December 2016 funding end.
+    second = cal.month_index(cal.funding_end) + 1 if analysis.funding_end else None
+    res = _its(frame, analysis, cal.t0, second).fit(se=analysis.se, lags=analysis.lags)
     # Both over the same months as the truth: from the start to data_end, whether or not the
     # last months were in the fit.
     return TargetFit(target, analysis, frame, res, relative_change_at(res, cal.t_end - cal.t0),
@@ -200,8 +226,13 @@ def estimate_row(f: TargetFit, target_change: float, estimand: str = "end") -> d
         "verdict": verdict(target_change, judged.estimate, judged.ci_low, judged.ci_high)
         if ok else "",
         "note": "",
-        **{f"spec_{k}": v for k, v in asdict(f.analysis).items() if k not in ("name", "primary")},
+        **_spec(f.analysis),
     }
+
+
+def _spec(analysis: Analysis) -> dict:
+    """The specification columns of an estimates row."""
+    return {f"spec_{k}": v for k, v in asdict(analysis).items() if k not in ("name", "primary")}
 
 
 def placebo_rows(series: pd.DataFrame, target: str, config: dict) -> list[dict]:
@@ -250,7 +281,10 @@ def prepost_row(series: pd.DataFrame, target: str, config: dict) -> dict:
 
 def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
     """Every target: the pre/post table, the estimates of every analysis (primary first), the
-    placebo fits, the primary fits' predictions and their summaries."""
+    placebo fits, the primary fits' predictions and their summaries, and what the design
+    could detect (power and minimum detectable change, from the pre-period months alone)."""
+    from gf_eval.analysis.power import target_power
+
     estimates, placebos, prepost_rows, predictions, summaries = [], [], [], [], {}
     for i, target in enumerate(TARGETS, 1):
         change = config["targets"][target]
@@ -266,7 +300,8 @@ def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
                     raise
                 # A failed sensitivity fit is reported, not hidden, and stops nothing else.
                 estimates.append({"target": target, "analysis": analysis.name, "primary": False,
-                                  "target_change": change, "note": f"not estimable: {err}"})  # fmt: skip
+                                  "target_change": change, "note": f"not estimable: {err}",
+                                  **_spec(analysis)})  # fmt: skip
                 continue
             estimates.append(estimate_row(f, change, config["analysis"].get("estimand", "end")))
             if analysis.primary:
@@ -278,6 +313,7 @@ def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
         "estimates": pd.DataFrame(estimates),
         "placebo": pd.DataFrame(placebos),
         "predictions": pd.concat(predictions, ignore_index=True),
+        "power": target_power(series, config, **config["analysis"]["power"]),
         "summaries": summaries,
     }
 

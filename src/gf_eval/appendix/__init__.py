@@ -17,7 +17,7 @@ from gf_eval.derive import INPUTS
 PARTS = ("targets", "5", "6", "7", "8")
 # The typed extracts parts 7 and 8 read.
 PART_EXTRACTS = {"7": ("casework",), "8": ("survey",)}
-MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions")
+MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions", "power")
 
 
 def _module(part: str):

@@ -29,6 +29,7 @@ UNITS = {
     "relative_change": "a fraction (-0.25: 25% lower than the comparison); printed as a "
                        "percentage with one decimal and its sign",
     "p_value": "a probability from 0 to 1; printed as <0.001 below 0.001, else 3 decimals",
+    "share": "a probability or share from 0 to 1 (a power); printed as a whole percentage",
     "score": "points on the measure's own scale (a mean, difference or quantile of scores)",
     "days": "a number of days (a median or quartile)",
     "statistic": "a unitless statistic (effect size, coefficient, reliability, weight, "
@@ -102,6 +103,8 @@ COLUMNS: dict[str, Column] = {
     "average_ci_high": C("Average change, 95% CI upper (%)", "relative_change"),
     "average_p": C("p, average change", "p_value"),
     "estimand": C("Verdict on", "text"),
+    "power": C("Power to detect the target change, from the pre-period", "share"),
+    "mde": C("Minimum detectable change at 80% power (%)", "relative_change"),
     "true_relative_change": C("True relative change (%)", "relative_change"),
     "covered": C("Interval covers the truth", "yes_no"),
     "target_change": C("Target change (%)", "relative_change"),

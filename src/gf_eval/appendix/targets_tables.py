@@ -41,9 +41,10 @@ ESTIMAND_LABELS = {"end": "change at data end", "average": "average change"}
 def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
     est, pp = models["estimates"], models["prepost"].set_index("target")
     primary = est[est["primary"]].set_index("target")
+    power = models["power"].set_index("target")
     rows = []
     for target, description in DESCRIPTIONS.items():
-        p, m = pp.loc[target], primary.loc[target]
+        p, m, w = pp.loc[target], primary.loc[target], power.loc[target]
         rows.append({
             "target": target, "description": description,
             "pre_count": p["pre_count"], "post_count": p["post_count"],
@@ -55,6 +56,7 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "average_ci_high": m["average_ci_high"],
             "target_change": f"{config['targets'][target]:.2f}",
             "estimand": ESTIMAND_LABELS[m["estimand"]], "verdict": m["verdict"],
+            "power": round(float(w["power"]), 2), "mde": round(float(w["mde"]), 3),  # NaN: none
             "months_fitted": f"{m['first_month']} to {m['last_month']}",
         })  # fmt: skip
     frame = pd.DataFrame(rows).set_index("target")
@@ -62,7 +64,7 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
         frame[col] = frame[col].astype("int64")
     s = _model_spec(
         counts=("pre_count", "post_count", "pre_denominator", "post_denominator"),
-        extra=("average_change", "average_ci_low", "average_ci_high"),
+        extra=("average_change", "average_ci_low", "average_ci_high", "power", "mde"),
         derived_from={"pre_rate": ("pre_count", "pre_denominator"),
                       "post_rate": ("post_count", "post_denominator"),
                       "prepost_change_pct": ("pre_count", "post_count")},  # fmt: skip
@@ -86,7 +88,11 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             f"post-intervention months ({cal.intervention_start:%B %Y} to {cal.data_end:%B %Y}), "
             "with its 95% interval. The verdict compares the interval of the pre-specified "
             "estimand (config analysis.estimand, named in estimand) with target_change by the "
-            "rule in gf_eval/stats/verdict.py."
+            "rule in gf_eval/stats/verdict.py. power is the chance that the primary model's "
+            "interval excludes no change (upper limit below 0) if the rate fell by the target "
+            "change, and mde the change it would detect with 80% power, both simulated from "
+            "the pre-period months alone (their level, trend, season, overdispersion and "
+            "autocorrelation), so they could have been known before the programme started."
         ),
         frame=frame, spec=TableSpec(**s),
         notes=(
@@ -96,6 +102,11 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "(see target_pending and target_sensitivity).",
             "Sensitivity analyses are in target_sensitivity; they are not the basis of the "
             "verdicts.",
+            "A verdict of no evidence of reduction where power is low says little about the "
+            "programme: the design could rarely have said anything else. Power and mde are "
+            f"simulated ({config['analysis']['power']['simulations']} series, "
+            f"a {config['analysis']['power']['effect_shape']} change from the start; config "
+            "analysis.power) and carry Monte Carlo error of a few points.",
         ),
         plan="primary",
     )

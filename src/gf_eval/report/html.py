@@ -117,6 +117,8 @@ def format_cell(text: str, unit: str) -> str:
         return f"{_signed(value)}%"
     if unit == "p_value":
         return "<0.001" if value < 0.001 else f"{value:.3f}"
+    if unit == "share":
+        return f"{100 * value:.0f}%"
     if unit == "count":
         return f"{int(value):,}" if value == int(value) and "." not in text else text
     if unit in ("score", "statistic", "days", "percent") and "." in text:

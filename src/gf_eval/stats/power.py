@@ -360,10 +360,7 @@ def _irls(y: np.ndarray, X: np.ndarray, off: np.ndarray, max_iter: int = 100,
             z = eta - off + (y - mu) / mu
             A = np.einsum("ni,rn,nj->rij", X, mu, X)
             b = np.einsum("ni,rn->ri", X, mu * z)
-            try:
-                beta = np.linalg.solve(A, b[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                beta = np.einsum("rij,rj->ri", np.linalg.pinv(A), b)
+            beta = _solve_rows(A, b)
             eta = np.clip(beta @ X.T + off, -700, 700)
             mu = np.exp(eta)
             dev = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu), axis=1)
@@ -372,12 +369,27 @@ def _irls(y: np.ndarray, X: np.ndarray, off: np.ndarray, max_iter: int = 100,
                 break
             dev_old = dev
         A = np.einsum("ni,rn,nj->rij", X, mu, X)
-        try:
-            cov = np.linalg.inv(A)
-        except np.linalg.LinAlgError:
-            cov = np.linalg.pinv(A)
+        cov = _solve_rows(A, np.broadcast_to(np.eye(A.shape[1]), A.shape).copy())
         pearson = np.sum((y - mu) ** 2 / mu, axis=1)
+    # A series the model cannot fit (say, no events at all) is a failed fit, not an error.
+    converged &= np.isfinite(beta).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
     return beta, cov, pearson, converged
+
+
+def _solve_rows(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A^-1 b for a stack of systems; a singular or non-finite system gives NaN in its row."""
+    try:
+        out = np.linalg.solve(A, b if b.ndim == 3 else b[:, :, None])
+        return out if b.ndim == 3 else out[:, :, 0]
+    except np.linalg.LinAlgError:
+        pass
+    out = np.full(b.shape if b.ndim == 3 else (*b.shape,), np.nan)
+    for r in range(A.shape[0]):
+        try:
+            out[r] = np.linalg.solve(A[r], b[r])
+        except np.linalg.LinAlgError:
+            continue  # stays NaN
+    return out
 
 
 def estimate(design: Design, est: Estimator, y: np.ndarray) -> pd.DataFrame:
