@@ -355,3 +355,22 @@ def test_a_second_start_that_is_not_a_number_exits_2(capsys, tmp_path):
     refused(capsys, csv(tmp_path, exact()), ["--outcome", "y", "--time", "t", "--start", "30",
                                              "--start", "June"],
             r"--start 'June' is not a number")  # fmt: skip
+
+
+def test_a_level_change_alone_after_a_late_start():
+    # slope_change=(True, False): a level and a slope change from 24, a level change alone
+    # from 35, the last point (too few for a slope too); recovered exactly.
+    t = np.arange(36, dtype=float)
+    a, b = (t >= 24).astype(float), (t >= 35).astype(float)
+    y = 5 + 0.1 * t - 2 * a - 0.3 * a * (t - 24) + 1.5 * b
+    res = ITS(pd.DataFrame({"t": t, "y": y}), "y", "t", [24, 35],
+              slope_change=(True, False)).fit()  # fmt: skip
+    assert "slope_change_2" not in res.params.index
+    assert res.params["level_change"] == pytest.approx(-2, abs=1e-8)
+    assert res.params["slope_change"] == pytest.approx(-0.3, abs=1e-8)
+    assert res.params["level_change_2"] == pytest.approx(1.5, abs=1e-8)
+    assert res.terms["post_slope"].estimate == pytest.approx(0.1 - 0.3, abs=1e-8)
+    with pytest.raises(ITSInputError, match="leaves 1 post-intervention periods"):
+        ITS(pd.DataFrame({"t": t, "y": y}), "y", "t", [24, 35]).fit()
+    with pytest.raises(ITSInputError, match="slope_change has 3 flags for 2 starts"):
+        ITS(pd.DataFrame({"t": t, "y": y}), "y", "t", [24, 35], slope_change=(True,) * 3)

@@ -201,13 +201,13 @@ def test_the_average_estimand_covers_the_truth_over_seeds(seed_runs):
 
 
 def test_the_funding_end_sensitivity_adds_a_second_interruption_to_both_estimands():
-    # Noise-free Poisson means: -0.2 and -0.01 a month from t = 24, then +0.3 and +0.02 a month
-    # from t = 30 (the funding ends). Both estimands include every change, by hand.
+    # Noise-free Poisson means: -0.2 and -0.01 a month from t = 24, then +0.3 from t = 30 (the
+    # funding ends; a level change alone). Both estimands include every change, by hand.
     import pandas as pd
 
     t = np.arange(36, dtype=float)
     first, second = (t >= 24).astype(float), (t >= 30).astype(float)
-    log_ratio = -0.2 * first - 0.01 * first * (t - 24) + 0.3 * second + 0.02 * second * (t - 30)
+    log_ratio = -0.2 * first - 0.01 * first * (t - 24) + 0.3 * second
     frame = pd.DataFrame({"t": t, "y": np.round(1e6 * np.exp(0.01 * t + log_ratio)), "n": 1.0,
                           "calendar_month": t % 12 + 1, "month": t})  # fmt: skip
     analysis = targets.Analysis("funding end", family="poisson", harmonics=0, funding_end=True)
@@ -220,6 +220,7 @@ def test_the_funding_end_sensitivity_adds_a_second_interruption_to_both_estimand
 
 def test_the_funding_end_analysis_is_in_the_plan(pipeline, calendar):
     est = pipeline["models"]["estimates"]
-    rows = est[est["analysis"] == "the funding end as a second interruption"]
+    rows = est[est["analysis"] == "the funding end as a second interruption (a level change)"]
     assert sorted(rows["target"]) == sorted(TARGETS)
     assert (rows["spec_funding_end"] == True).all()  # noqa: E712
+    assert rows["relative_change"].notna().all(), rows["note"]  # estimable for every target

@@ -46,7 +46,8 @@ class Analysis:
     phase_in: int = 0
     log_gaussian: bool = False  # gaussian on the log rate (for Prais-Winsten)
     pending: str = "exclude"
-    # The month after the funding ended as a second interruption (its own level and slope).
+    # The month after the funding ended as a second interruption, with a level change alone:
+    # one to three months follow it in the fits, too few for a slope.
     funding_end: bool = False
 
 
@@ -66,8 +67,8 @@ def plan(config: dict) -> list[Analysis]:
         replace(primary, name="no seasonality", harmonics=0, **other),
         replace(primary, name=f"{s['phase_in_months']}-month phase-in left out",
                 phase_in=s["phase_in_months"], **other),  # fmt: skip
-        replace(primary, name="the funding end as a second interruption", funding_end=True,
-                **other),  # fmt: skip
+        replace(primary, name="the funding end as a second interruption (a level change)",
+                funding_end=True, **other),  # fmt: skip
         replace(primary, name="every month; episodes under assessment counted as not DVA",
                 pending="as_not_dva", **other),  # fmt: skip
         replace(primary, name="every month; episodes under assessment counted as DVA",
@@ -110,6 +111,7 @@ def _its(frame: pd.DataFrame, analysis: Analysis, start: float,
         outcome="log_rate" if analysis.log_gaussian else "y",
         time="t",
         start=start if second is None else [start, second],
+        slope_change=True if second is None else (True, False),
         family=analysis.family,
         offset=None if analysis.log_gaussian else "n",
         season="calendar_month" if analysis.harmonics else None,

@@ -120,7 +120,8 @@ class ITS:
     season, period, harmonics : K Fourier pairs sin/cos(2*pi*k*season/period).
     season_dummies : use indicators of the season values instead of Fourier terms.
     covariates : further numeric columns.
-    slope_change : include b3 (default True).
+    slope_change : include b3 (default True); with several starts, True or False for all, or
+        one flag per interruption (a level change alone after a late start, say).
     group, treated : the series column and the treated series' value (controlled ITS).
     exclude : periods from T0 (the first start) left out of the fit (a phase-in window).
     slope_origin : the time value at which the first slope-change term is 0 (default: the
@@ -155,7 +156,7 @@ class ITS:
         harmonics: int = 0,
         season_dummies: bool = False,
         covariates: Sequence[str] = (),
-        slope_change: bool = True,
+        slope_change: bool | Sequence[bool] = True,
         group: str | None = None,
         treated: object = None,
         exclude: int = 0,
@@ -167,7 +168,14 @@ class ITS:
         self.starts = _starts(start)  # every interruption; `start` is the first
         self.outcome, self.time, self.start, self.family = outcome, time, self.starts[0], family
         self.offset, self.trials, self.group, self.treated = offset, trials, group, treated
-        self.exclude, self.slope_change = _whole("exclude", exclude), slope_change
+        self.exclude = _whole("exclude", exclude)
+        flags = [bool(slope_change)] * len(self.starts) if np.ndim(slope_change) == 0 \
+            else [bool(f) for f in slope_change]
+        if len(flags) != len(self.starts):
+            raise ITSInputError(f"slope_change has {len(flags)} flags for {len(self.starts)} "
+                                "starts: give one per start, or one for all")  # fmt: skip
+        # slope_changes: one flag per interruption; slope_change: whether any has a slope.
+        self.slope_changes, self.slope_change = tuple(flags), any(flags)
         self.season, self.period, self.harmonics = season, period, _whole("harmonics", harmonics)
         self.season_dummies, self.covariates = season_dummies, tuple(covariates)
         self.slope_origin = self.start if slope_origin is None else slope_origin
@@ -321,12 +329,13 @@ class ITS:
         starts = self.starts
         if any(b <= a for a, b in zip(starts, starts[1:])):
             raise ITSInputError(f"the starts must be increasing, not {', '.join(map(str, starts))}")
-        need = MIN_POST[bool(self.slope_change)]
-        what = "a level and a slope change" if self.slope_change else "a level change"
         for name in pd.unique(ids):
             series = ids == name
             label = f" (series {name})" if self.group else ""
             for k, start in enumerate(starts):
+                slope = self.slope_changes[k]
+                need = MIN_POST[slope]
+                what = "a level and a slope change" if slope else "a level change"
                 end = starts[k + 1] if k + 1 < len(starts) else math.inf
                 segment = series & (t >= start) & (t < end)
                 post = int((segment & m).sum())
@@ -336,7 +345,7 @@ class ITS:
                 phased = bool(self.exclude) and (k == 0 or bool((segment & ~m).any()))
                 window = f" after the {self.exclude}-period phase-in" if phased else ""
                 fixes = (["a shorter phase-in"] if phased else []) \
-                    + (["no slope change"] if self.slope_change else [])
+                    + (["no slope change"] if slope else [])
                 if end == math.inf:
                     raise ITSInputError(
                         f"start {start} leaves {post} post-intervention periods in the fit"
@@ -394,7 +403,7 @@ class ITS:
         for k, start in enumerate(self.starts):
             x = (df[self.time] >= start).astype(float)
             terms[_suffixed("level_change", k)] = x
-            if self.slope_change:  # interruptions after the first are their own slope origin
+            if self.slope_changes[k]:  # later interruptions are their own slope origin
                 origin = self.slope_origin if k == 0 else start
                 terms[_suffixed("slope_change", k)] = x * (df[self.time] - origin)
         if self.group:
@@ -423,7 +432,7 @@ class ITS:
         names = []
         for k in range(len(self.starts)):
             names.append(_suffixed("level_change", k))
-            if self.slope_change:
+            if self.slope_changes[k]:
                 names.append(_suffixed("slope_change", k))
         return names
 
@@ -631,8 +640,8 @@ class ITS:
             try:
                 model = ITS(pre, self.outcome, self.time, start, self.family, self.offset,
                             self.trials, self.season, self.period, self.harmonics,
-                            self.season_dummies, self.covariates, self.slope_change, self.group,
-                            self.treated, allow_gaps=self.allow_gaps)  # fmt: skip
+                            self.season_dummies, self.covariates, self.slope_changes[0],
+                            self.group, self.treated, allow_gaps=self.allow_gaps)  # fmt: skip
                 res = model.fit(se=se, lags=lags, alpha=alpha, bootstrap=bootstrap, seed=seed)
             except ITSInputError as err:
                 raise ITSInputError(
@@ -814,9 +823,11 @@ class ITSResults:
         model = self.model
         if not model.slope_change:
             return {"post_slope": ["pre_slope"]}
-        slopes = [c for c in model.change_terms if c.startswith("slope_change")]
-        names = [f"post_slope_{k + 1}" for k in range(len(slopes) - 1)] + ["post_slope"]
-        return {name: ["pre_slope", *slopes[: k + 1]] for k, name in enumerate(names)}
+        n = len(model.starts)
+        names = [f"post_slope_{k + 1}" for k in range(n - 1)] + ["post_slope"]
+        return {name: ["pre_slope", *(_suffixed("slope_change", j) for j in range(k + 1)
+                                      if model.slope_changes[j])]
+                for k, name in enumerate(names)}  # fmt: skip
 
     def _term_weights(self) -> dict[str, dict[str, float]]:
         if not self.model.group:
