@@ -88,9 +88,10 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             f"post-intervention months ({cal.intervention_start:%B %Y} to {cal.data_end:%B %Y}), "
             "with its 95% interval. The verdict compares the interval of the pre-specified "
             "estimand (config analysis.estimand, named in estimand) with target_change by the "
-            "rule in gf_eval/stats/verdict.py. power is the chance that the primary model's "
-            "interval excludes no change (upper limit below 0) if the rate fell by the target "
-            "change, and mde the change it would detect with 80% power, both simulated from "
+            "rule in gf_eval/stats/verdict.py. The power (column power) is the chance that the "
+            "primary model's interval excludes no change (upper limit below 0) if the rate fell "
+            "by the target change, and the minimum detectable change (mde) the change it would "
+            "detect with 80% power, both simulated from "
             "the pre-period months alone (their level, trend, season, overdispersion and "
             "autocorrelation), so they could have been known before the programme started."
         ),
@@ -103,7 +104,8 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "Sensitivity analyses are in target_sensitivity; they are not the basis of the "
             "verdicts.",
             "A verdict of no evidence of reduction where power is low says little about the "
-            "programme: the design could rarely have said anything else. Power and mde are "
+            "programme: the design could rarely have said anything else. The power and the "
+            "minimum detectable change are "
             f"simulated ({config['analysis']['power']['simulations']} series, "
             f"a {config['analysis']['power']['effect_shape']} change from the start; config "
             "analysis.power) and carry Monte Carlo error of a few points.",
