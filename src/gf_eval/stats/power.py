@@ -62,7 +62,8 @@ from gf_eval.stats.its import ITS, ITSInputError
 
 SHAPES = ("step", "ramp")
 ALTERNATIVES = ("reduction", "increase", "two-sided")
-FAST = ("poisson", "quasipoisson")  # families the vectorised IRLS fits (model-based SE)
+FAST = ("poisson", "quasipoisson")  # families the vectorised IRLS fits
+FAST_SE = ("model", "ar1")  # standard errors of the vectorised path
 MAX_LOG_EFFECT = math.log(100.0)  # the search stops at a 99% reduction (or a 100-fold rise)
 
 
@@ -318,7 +319,7 @@ class Estimator:
 
     @property
     def fast(self) -> bool:
-        return self.family in FAST and self.se == "model"
+        return self.family in FAST and self.se in FAST_SE
 
     def label(self) -> str:
         lag = f", lag {self.lags}" if self.lags is not None else ""
@@ -392,6 +393,212 @@ def _solve_rows(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+# --- AR(1)-plus-white-noise standard errors, vectorised ----------------------------------------
+#
+# `ITS.fit(se="ar1")` for every simulated series at once: REML of (c, rho) in the working
+# correlation V(c, rho) = (1 - c) I + c R(rho) of the Pearson residuals r = (y - mu)/sqrt(mu),
+# in the orthogonal complement of A = W^{1/2} X (W = diag(mu), each series its own), the scale
+# profiled out, as `gf_eval.stats.errors.reml`; then the sandwich of `errors.sandwich`. The
+# restricted log-likelihood of every series is evaluated exactly on a grid of (c, rho): for
+# each rho of the grid, R(rho) = U diag(lam) U' is shared by all series, and V(c, rho) has the
+# same eigenvectors with eigenvalues (1 - c) + c*lam, so that Z' V^-1 Z (Z = [r, A]) for every
+# c and series is a weighted sum of the squares of U'Z. The best grid point of each series is
+# then refined by a Newton step on a quadratic fitted to its 3 x 3 neighbourhood, kept when
+# the likelihood there (evaluated exactly) is at least the grid's best.
+
+AR1_C_GRID = np.linspace(0.0, 1.0, 11)
+AR1_RHO_GRID = np.tanh(np.linspace(np.arctanh(-0.99), np.arctanh(0.99), 30))
+_AR1_RHO_BOUND = 0.99
+
+
+def _lags(n: int) -> np.ndarray:
+    i = np.arange(n)
+    return np.abs(i[:, None] - i[None, :])
+
+
+_EIGEN_CACHE: dict = {}
+
+
+def _ar1_eigen(n: int, rho_grid: np.ndarray):
+    key = (n, rho_grid.tobytes())
+    if key not in _EIGEN_CACHE:
+        lag = _lags(n)
+        _EIGEN_CACHE.clear() if len(_EIGEN_CACHE) > 16 else None
+        _EIGEN_CACHE[key] = [np.linalg.eigh(np.power(rho, lag)) for rho in rho_grid]
+    return _EIGEN_CACHE[key]
+
+
+def _reml_from_moments(S: np.ndarray, logdet_v, logdet_ata: np.ndarray, n: int):
+    """The restricted log-likelihood and REML scale (as `errors.profile`, in the units of r)
+    from S = Z'V^-1 Z (..., q, q) with Z = [A, r], log|V| and log|A'A| (broadcast): the last
+    diagonal element of the Cholesky factor of S is sqrt(r'V^-1 r - b'M^-1 b), the REML
+    residual sum of squares (M = A'V^-1 A, b = A'V^-1 r), the others give log|M|."""
+    k = S.shape[-1] - 1
+    dfr = n - k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        try:
+            diag = np.diagonal(np.linalg.cholesky(S), axis1=-2, axis2=-1)
+            logdet_m = 2 * np.log(diag[..., :k]).sum(axis=-1)
+            rss = diag[..., k] ** 2
+            good = np.isfinite(logdet_m)
+        except np.linalg.LinAlgError:  # some S not positive definite (an exact fit): slowly
+            M, b, rr = S[..., :k, :k], S[..., :k, k], S[..., k, k]
+            sign, logdet_m = np.linalg.slogdet(M)
+            rss = rr - np.einsum("...i,...i->...", b, _solve_rows_nd(M, b))
+            good = sign > 0
+        scale = np.maximum(rss, 1e-300) / dfr
+        ll = -0.5 * (logdet_v + logdet_m - logdet_ata + dfr * np.log(scale) + dfr)
+    return np.where(good & np.isfinite(ll), ll, -np.inf), scale
+
+
+def _solve_rows_nd(M: np.ndarray, b: np.ndarray) -> np.ndarray:
+    shape = b.shape
+    out = _solve_rows(M.reshape(-1, *M.shape[-2:]), b.reshape(-1, shape[-1]))
+    return out.reshape(shape)
+
+
+def _ar1_grid(Z: np.ndarray, logdet_ata: np.ndarray, c_grid: np.ndarray, rho_grid: np.ndarray):
+    """The restricted log-likelihood and scale of every series (rows of Z = [A, r], n x q) at
+    every (c, rho) of the grid: arrays (R, len(c_grid), len(rho_grid))."""
+    R, n, q = Z.shape
+    iu, ju = np.triu_indices(q)
+    m = iu.size
+    Zn = np.ascontiguousarray(Z.transpose(1, 0, 2)).reshape(n, R * q)
+    ll = np.empty((c_grid.size, rho_grid.size, R))
+    scale = np.empty_like(ll)
+    S = np.empty((c_grid.size, R, q, q))
+    for j, (lam, U) in enumerate(_ar1_eigen(n, rho_grid)):
+        Zt = (U.T @ Zn).reshape(n, R, q)
+        sq = (Zt[:, :, iu] * Zt[:, :, ju]).reshape(n, R * m)
+        ev = (1 - c_grid)[:, None] + c_grid[:, None] * np.maximum(lam, 0.0)[None, :]  # (C, n)
+        Su = ((1.0 / ev) @ sq).reshape(c_grid.size, R, m)
+        S[:, :, iu, ju] = Su
+        S[:, :, ju, iu] = Su
+        ll[:, j], scale[:, j] = _reml_from_moments(S, np.log(ev).sum(axis=1)[:, None],
+                                                   logdet_ata[None, :], n)  # fmt: skip
+    return ll.transpose(2, 0, 1), scale.transpose(2, 0, 1)
+
+
+def _ar1_corr(n: int, c: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """V(c_r, rho_r) for every series: (R, n, n)."""
+    lag = _lags(n)
+    powers = np.power(rho[:, None], np.arange(n)[None, :])  # rho^k, k = 0 .. n-1
+    V = c[:, None, None] * powers[:, lag]
+    V += (1 - c)[:, None, None] * np.eye(n)[None]
+    return V
+
+
+def _ar1_at(Z: np.ndarray, logdet_ata: np.ndarray, c: np.ndarray, rho: np.ndarray):
+    """The restricted log-likelihood and scale of each series at its own (c, rho)."""
+    n = Z.shape[1]
+    V = _ar1_corr(n, c, rho)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        try:
+            L = np.linalg.cholesky(V)
+        except np.linalg.LinAlgError:
+            return np.full(c.size, -np.inf), np.full(c.size, np.nan)
+        W = np.linalg.solve(L, Z)
+        S = np.matmul(W.transpose(0, 2, 1), W)
+        logdet_v = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+        return _reml_from_moments(S, logdet_v, logdet_ata, n)
+
+
+def _ar1_refine(ll: np.ndarray, c_grid: np.ndarray, rho_grid: np.ndarray):
+    """A Newton step from each series' best grid point on the quadratic least-squares fit of
+    its 3 x 3 neighbourhood in (c, atanh(rho)) (moved inside the grid at an edge), within the
+    neighbouring grid points and the bounds. Returns the grid's best (c, rho, ll) and the
+    proposed (c, rho)."""
+    R, nc, nr = ll.shape
+    zg = np.arctanh(rho_grid)
+    flat = ll.reshape(R, -1).argmax(axis=1)
+    i, j = np.unravel_index(flat, (nc, nr))
+    rows = np.arange(R)
+    best = ll[rows, i, j]
+    ic, jr = np.clip(i, 1, nc - 2), np.clip(j, 1, nr - 2)
+    di, dj = np.meshgrid([-1, 0, 1], [-1, 0, 1], indexing="ij")
+    ii, jj = ic[:, None] + di.ravel()[None], jr[:, None] + dj.ravel()[None]  # (R, 9)
+    hc = (c_grid[ic + 1] - c_grid[ic - 1]) / 2
+    hz = (zg[jr + 1] - zg[jr - 1]) / 2
+    x = (c_grid[ii] - c_grid[ic][:, None]) / hc[:, None]
+    z = (zg[jj] - zg[jr][:, None]) / hz[:, None]
+    f = ll[rows[:, None], ii, jj] - best[:, None]
+    f = np.where(np.isfinite(f), f, -1e6)
+    D = np.stack([np.ones_like(x), x, z, x * x, z * z, x * z], axis=-1)  # (R, 9, 6)
+    coef = _solve_rows(np.matmul(D.transpose(0, 2, 1), D), np.einsum("rki,rk->ri", D, f))
+    # Maximise the quadratic b x + c z + d x^2 + e z^2 + f x z over the box of the
+    # neighbouring grid points (clipped to the bounds): the interior stationary point when it
+    # is a maximum, each edge's best point, the corners and the grid point itself.
+    b1, b2, d2, e2, f2 = (coef[:, k] for k in range(1, 6))
+    zb = np.arctanh(_AR1_RHO_BOUND)
+    lo_x = (c_grid[np.maximum(i - 1, 0)] - c_grid[ic]) / hc
+    hi_x = (c_grid[np.minimum(i + 1, nc - 1)] - c_grid[ic]) / hc
+    lo_z = (np.where(j > 0, zg[np.maximum(j - 1, 0)], -zb) - zg[jr]) / hz
+    hi_z = (np.where(j < nr - 1, zg[np.minimum(j + 1, nr - 1)], zb) - zg[jr]) / hz
+
+    def model(x, z):
+        return b1 * x + b2 * z + d2 * x * x + e2 * z * z + f2 * x * z
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        det = 4 * d2 * e2 - f2 * f2
+        concave = (d2 < 0) & (e2 < 0) & (det > 0)
+        cands = [((c_grid[i] - c_grid[ic]) / hc, (zg[j] - zg[jr]) / hz),
+                 (np.where(concave, (f2 * b2 - 2 * e2 * b1) / det, 0.0),
+                  np.where(concave, (f2 * b1 - 2 * d2 * b2) / det, 0.0))]  # fmt: skip
+        for xb in (lo_x, hi_x):
+            cands.append((xb, np.where(e2 < 0, -(b2 + f2 * xb) / (2 * e2), lo_z)))
+            cands.append((xb, hi_z))
+        for zb_ in (lo_z, hi_z):
+            cands.append((np.where(d2 < 0, -(b1 + f2 * zb_) / (2 * d2), lo_x), zb_))
+    xs = np.stack([np.clip(np.nan_to_num(x), lo_x, hi_x) for x, _ in cands], axis=1)
+    zs = np.stack([np.clip(np.nan_to_num(z), lo_z, hi_z) for _, z in cands], axis=1)
+    value = model(xs.T, zs.T).T
+    pick = np.nan_to_num(value, nan=-np.inf).argmax(axis=1)
+    c_new = np.clip(c_grid[ic] + hc * xs[rows, pick], 0.0, 1.0)
+    z_new = zg[jr] + hz * zs[rows, pick]
+    return c_grid[i], rho_grid[j], best, c_new, np.tanh(z_new)
+
+
+def ar1_reml(y: np.ndarray, X: np.ndarray, mu: np.ndarray, refine: bool = True):
+    """REML (c, rho, scale) of the AR(1)-plus-white-noise working correlation for every row of
+    y (fitted means mu, design X), as `errors.reml(r, W^{1/2} X, d)` of each series' Poisson
+    fit; also A = W^{1/2} X (R, n, p). Returns c, rho, scale, loglik (R,) and A."""
+    n = X.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sw = np.sqrt(mu)
+        r = (y - mu) / sw
+    A = sw[:, :, None] * X[None, :, :]
+    Z = np.concatenate([A, r[:, :, None]], axis=2)
+    _, logdet_ata = np.linalg.slogdet(np.matmul(A.transpose(0, 2, 1), A))
+    ll, scale = _ar1_grid(Z, logdet_ata, AR1_C_GRID, AR1_RHO_GRID)
+    c, rho, best, c_new, rho_new = _ar1_refine(ll, AR1_C_GRID, AR1_RHO_GRID)
+    R = y.shape[0]
+    i = np.searchsorted(AR1_C_GRID, c)
+    j = np.searchsorted(AR1_RHO_GRID, rho)
+    phi = scale[np.arange(R), i, j]
+    if refine:
+        ll_new, phi_new = _ar1_at(Z, logdet_ata, c_new, rho_new)
+        better = ll_new >= best
+        c, rho = np.where(better, c_new, c), np.where(better, rho_new, rho)
+        phi, best = np.where(better, phi_new, phi), np.where(better, ll_new, best)
+    return c, rho, phi, best, A
+
+
+def _ar1_cov(y: np.ndarray, X: np.ndarray, off: np.ndarray, beta: np.ndarray,
+             bread: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The sandwich covariance phi (A'A)^-1 A'VA (A'A)^-1 of every series (`errors.sandwich`),
+    with `bread` = (X'WX)^-1 from `_irls`."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = np.exp(np.clip(beta @ X.T + off, -700, 700))
+    bad = ~np.isfinite(mu).all(axis=1) | ~np.isfinite(bread).all(axis=(1, 2))
+    mu = np.where(bad[:, None], 1.0, mu)
+    c, rho, phi, _, A = ar1_reml(y, X, mu)
+    V = _ar1_corr(X.shape[0], c, rho)
+    meat = np.matmul(A.transpose(0, 2, 1), np.matmul(V, A))
+    b = np.where(bad[:, None, None], np.nan, bread)
+    cov = phi[:, None, None] * np.matmul(b, np.matmul(meat, b))
+    return (cov + cov.transpose(0, 2, 1)) / 2
+
+
 def estimate(design: Design, est: Estimator, y: np.ndarray) -> pd.DataFrame:
     """Fit every simulated series (rows of y): the log relative change at the design's
     horizon, its standard error and interval, and whether the fit succeeded."""
@@ -412,8 +619,13 @@ def estimate(design: Design, est: Estimator, y: np.ndarray) -> pd.DataFrame:
         if est.slope_change:
             w[list(model.exog.columns).index("slope_change")] = h
         e = beta @ w
-        se = np.sqrt(scale * np.einsum("i,rij,j->r", w, cov, w))
-        q = stats.norm.ppf(1 - est.alpha / 2)
+        if est.se == "ar1":
+            cov = _ar1_cov(y, X, off, beta, cov)
+            se = np.sqrt(np.einsum("i,rij,j->r", w, cov, w))
+            q = stats.t.ppf(1 - est.alpha / 2, df_resid - 2)
+        else:
+            se = np.sqrt(scale * np.einsum("i,rij,j->r", w, cov, w))
+            q = stats.norm.ppf(1 - est.alpha / 2)
         ok &= np.isfinite(e) & np.isfinite(se) & (np.ptp(y, axis=1) > 0)
         out = {"estimate": e, "se": se, "ci_low": e - q * se, "ci_high": e + q * se}
         out = {k: np.where(ok, v, np.nan) for k, v in out.items()}
