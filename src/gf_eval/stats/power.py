@@ -37,9 +37,12 @@ minimum detectable effect is found by a monotone search on one set of draws. Cou
 the inverse CDFs of common uniforms, so that a larger effect lowers every draw.
 
 Quasi-Poisson and Poisson with model-based standard errors are fitted by a vectorised IRLS
-that reproduces `ITS.fit` (the test checks it to 1e-6); every other estimator (`se` newey, or
-any type `its.SE_TYPES` lists; negbin; gaussian on the log rate) is fitted by `ITS.fit`
-replication by replication.
+that reproduces `ITS.fit` (the test checks it to 1e-6); with se "ar1" the same IRLS and a
+vectorised REML of the AR(1)-plus-white-noise error model with its sandwich (see `ar1_reml`;
+the estimates are ITS.fit's, the standard errors agree with its to a median 0.2%, apart from
+the rare series whose likelihood has two nearly equal maxima); every other estimator (`se`
+newey, or any type `its.SE_TYPES` lists; negbin; gaussian on the log rate) is fitted by
+`ITS.fit` replication by replication.
 
 `fit_design` estimates a design from pre-period data alone; `sites_needed` turns a single-site
 simulation into the number of comparable sites a fixed-effect pooled estimate needs.
@@ -398,16 +401,22 @@ def _solve_rows(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 # `ITS.fit(se="ar1")` for every simulated series at once: REML of (c, rho) in the working
 # correlation V(c, rho) = (1 - c) I + c R(rho) of the Pearson residuals r = (y - mu)/sqrt(mu),
 # in the orthogonal complement of A = W^{1/2} X (W = diag(mu), each series its own), the scale
-# profiled out, as `gf_eval.stats.errors.reml`; then the sandwich of `errors.sandwich`. The
-# restricted log-likelihood of every series is evaluated exactly on a grid of (c, rho): for
-# each rho of the grid, R(rho) = U diag(lam) U' is shared by all series, and V(c, rho) has the
-# same eigenvectors with eigenvalues (1 - c) + c*lam, so that Z' V^-1 Z (Z = [r, A]) for every
-# c and series is a weighted sum of the squares of U'Z. The best grid point of each series is
-# then refined by a Newton step on a quadratic fitted to its 3 x 3 neighbourhood, kept when
-# the likelihood there (evaluated exactly) is at least the grid's best.
+# profiled out, as `gf_eval.stats.errors.reml`; then the sandwich of `errors.sandwich`.
+#
+# The search starts at the best point of a grid of (c, rho) on which the likelihood of every
+# series is cheap because the design is taken as common, A0 = W0^{1/2} X with W0 the mean of
+# the series' fitted means (for each rho of the grid R(rho) = U diag(lam) U' is shared, and
+# V(c, rho) has the same eigenvectors with eigenvalues (1 - c) + c*lam). From there the search
+# is exact, each series with its own A: rounds of the likelihood on a 3 x 3 stencil about the
+# best point so far (a Kalman filter, as `errors._moments`, for all series and points at once)
+# and at the maximum of the stencil's quadratic fit, the stencil halved when that maximum lies
+# inside it. The likelihood and scale at the estimate are `errors.profile`'s.
 
-AR1_C_GRID = np.linspace(0.0, 1.0, 11)
-AR1_RHO_GRID = np.tanh(np.linspace(np.arctanh(-0.99), np.arctanh(0.99), 30))
+# The start grid (c by 0.05; rho evenly spaced in atanh(rho) from -0.9 to 0.99, as errors.reml's
+# grid spans) and the first stencil's step in c and atanh(rho).
+AR1_C_GRID = np.linspace(0.0, 1.0, 21)
+AR1_RHO_GRID = np.tanh(np.linspace(np.arctanh(-0.9), np.arctanh(0.99), 40))
+AR1_STEP = (0.05, 0.1)
 _AR1_RHO_BOUND = 0.99
 
 
@@ -420,10 +429,12 @@ _EIGEN_CACHE: dict = {}
 
 
 def _ar1_eigen(n: int, rho_grid: np.ndarray):
+    """The eigendecomposition of R(rho) (n x n) for each rho of the grid (cached)."""
     key = (n, rho_grid.tobytes())
     if key not in _EIGEN_CACHE:
+        if len(_EIGEN_CACHE) > 16:
+            _EIGEN_CACHE.clear()
         lag = _lags(n)
-        _EIGEN_CACHE.clear() if len(_EIGEN_CACHE) > 16 else None
         _EIGEN_CACHE[key] = [np.linalg.eigh(np.power(rho, lag)) for rho in rho_grid]
     return _EIGEN_CACHE[key]
 
@@ -457,28 +468,6 @@ def _solve_rows_nd(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
-def _ar1_grid(Z: np.ndarray, logdet_ata: np.ndarray, c_grid: np.ndarray, rho_grid: np.ndarray):
-    """The restricted log-likelihood and scale of every series (rows of Z = [A, r], n x q) at
-    every (c, rho) of the grid: arrays (R, len(c_grid), len(rho_grid))."""
-    R, n, q = Z.shape
-    iu, ju = np.triu_indices(q)
-    m = iu.size
-    Zn = np.ascontiguousarray(Z.transpose(1, 0, 2)).reshape(n, R * q)
-    ll = np.empty((c_grid.size, rho_grid.size, R))
-    scale = np.empty_like(ll)
-    S = np.empty((c_grid.size, R, q, q))
-    for j, (lam, U) in enumerate(_ar1_eigen(n, rho_grid)):
-        Zt = (U.T @ Zn).reshape(n, R, q)
-        sq = (Zt[:, :, iu] * Zt[:, :, ju]).reshape(n, R * m)
-        ev = (1 - c_grid)[:, None] + c_grid[:, None] * np.maximum(lam, 0.0)[None, :]  # (C, n)
-        Su = ((1.0 / ev) @ sq).reshape(c_grid.size, R, m)
-        S[:, :, iu, ju] = Su
-        S[:, :, ju, iu] = Su
-        ll[:, j], scale[:, j] = _reml_from_moments(S, np.log(ev).sum(axis=1)[:, None],
-                                                   logdet_ata[None, :], n)  # fmt: skip
-    return ll.transpose(2, 0, 1), scale.transpose(2, 0, 1)
-
-
 def _ar1_corr(n: int, c: np.ndarray, rho: np.ndarray) -> np.ndarray:
     """V(c_r, rho_r) for every series: (R, n, n)."""
     lag = _lags(n)
@@ -488,99 +477,133 @@ def _ar1_corr(n: int, c: np.ndarray, rho: np.ndarray) -> np.ndarray:
     return V
 
 
-def _ar1_at(Z: np.ndarray, logdet_ata: np.ndarray, c: np.ndarray, rho: np.ndarray):
-    """The restricted log-likelihood and scale of each series at its own (c, rho)."""
-    n = Z.shape[1]
-    V = _ar1_corr(n, c, rho)
+def _ar1_grid_common(r: np.ndarray, A0: np.ndarray, c_grid: np.ndarray, rho_grid: np.ndarray):
+    """The restricted log-likelihood of every series' residuals r (R, n) on the grid, with
+    the design A0 = W0^{1/2} X common to all series (W0 the mean fitted means): the start of
+    the exact search, (R, len(c_grid), len(rho_grid))."""
+    R, n = r.shape
+    k = A0.shape[1]
+    dfr = n - k
+    _, logdet_ata = np.linalg.slogdet(A0.T @ A0)
+    ll = np.empty((c_grid.size, rho_grid.size, R))
+    for j, (lam, U) in enumerate(_ar1_eigen(n, rho_grid)):
+        Ur, Ua = U.T @ r.T, U.T @ A0  # (n, R), (n, k)
+        inv = 1.0 / ((1 - c_grid)[:, None] + c_grid[:, None] * np.maximum(lam, 0.0)[None, :])
+        M = np.einsum("nk,cn,nl->ckl", Ua, inv, Ua)
+        b = np.matmul(Ua.T[None] * inv[:, None, :], Ur)  # (C, k, R)
+        rr = inv @ (Ur * Ur)  # (C, R)
+        sign, logdet_m = np.linalg.slogdet(M)
+        rss = rr - np.einsum("ckr,ckr->cr", b, np.linalg.solve(M, b))
+        scale = np.maximum(rss, 1e-300) / dfr
+        ll[:, j] = -0.5 * (-np.log(inv).sum(axis=1)[:, None] + (logdet_m - logdet_ata)[:, None]
+                           + dfr * np.log(scale) + dfr)  # fmt: skip
+    return np.where(np.isfinite(ll), ll, -np.inf).transpose(2, 0, 1)
+
+
+def _ar1_kalman(Z: np.ndarray, logdet_ata: np.ndarray, c: np.ndarray, rho: np.ndarray):
+    """The exact restricted log-likelihood and scale of each series (rows of Z = [A, r]) at
+    K points each, c and rho (R, K): the Kalman filter of `errors._moments` (no gaps)."""
+    R, n, q = Z.shape
+    white = 1.0 - c
+    W = np.empty((n, R, c.shape[1], q))
+    logdet = np.zeros(c.shape)
+    m = np.zeros((R, c.shape[1], q))
+    P = np.zeros(c.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        try:
-            L = np.linalg.cholesky(V)
-        except np.linalg.LinAlgError:
-            return np.full(c.size, -np.inf), np.full(c.size, np.nan)
-        W = np.linalg.solve(L, Z)
-        S = np.matmul(W.transpose(0, 2, 1), W)
-        logdet_v = 2 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
-        return _reml_from_moments(S, logdet_v, logdet_ata, n)
+        for t in range(n):
+            if t == 0:
+                P_pred = c.copy()
+                v = np.broadcast_to(Z[:, None, 0, :], m.shape)
+            else:
+                P_pred = rho * rho * P + c * (1 - rho * rho)
+                v = Z[:, None, t, :] - rho[:, :, None] * m
+            F = P_pred + white
+            m = (Z[:, None, t, :] - v) + (P_pred / F)[:, :, None] * v
+            P = P_pred * white / F
+            W[t] = v / np.sqrt(F)[:, :, None]
+            logdet += np.log(F)
+        Wt = W.reshape(n, -1, q).transpose(1, 2, 0)  # (R K, q, n)
+        S = np.matmul(Wt, Wt.transpose(0, 2, 1)).reshape(R, c.shape[1], q, q)
+    return _reml_from_moments(S, logdet, logdet_ata[:, None], n)
 
 
-def _ar1_refine(ll: np.ndarray, c_grid: np.ndarray, rho_grid: np.ndarray):
-    """A Newton step from each series' best grid point on the quadratic least-squares fit of
-    its 3 x 3 neighbourhood in (c, atanh(rho)) (moved inside the grid at an edge), within the
-    neighbouring grid points and the bounds. Returns the grid's best (c, rho, ll) and the
-    proposed (c, rho)."""
-    R, nc, nr = ll.shape
-    zg = np.arctanh(rho_grid)
-    flat = ll.reshape(R, -1).argmax(axis=1)
-    i, j = np.unravel_index(flat, (nc, nr))
-    rows = np.arange(R)
-    best = ll[rows, i, j]
-    ic, jr = np.clip(i, 1, nc - 2), np.clip(j, 1, nr - 2)
-    di, dj = np.meshgrid([-1, 0, 1], [-1, 0, 1], indexing="ij")
-    ii, jj = ic[:, None] + di.ravel()[None], jr[:, None] + dj.ravel()[None]  # (R, 9)
-    hc = (c_grid[ic + 1] - c_grid[ic - 1]) / 2
-    hz = (zg[jr + 1] - zg[jr - 1]) / 2
-    x = (c_grid[ii] - c_grid[ic][:, None]) / hc[:, None]
-    z = (zg[jj] - zg[jr][:, None]) / hz[:, None]
-    f = ll[rows[:, None], ii, jj] - best[:, None]
-    f = np.where(np.isfinite(f), f, -1e6)
-    D = np.stack([np.ones_like(x), x, z, x * x, z * z, x * z], axis=-1)  # (R, 9, 6)
-    coef = _solve_rows(np.matmul(D.transpose(0, 2, 1), D), np.einsum("rki,rk->ri", D, f))
-    # Maximise the quadratic b x + c z + d x^2 + e z^2 + f x z over the box of the
-    # neighbouring grid points (clipped to the bounds): the interior stationary point when it
-    # is a maximum, each edge's best point, the corners and the grid point itself.
+# The 3 x 3 stencil of the refinement and its least-squares quadratic fit.
+_STENCIL = np.array([(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)], dtype=float)
+_QUAD = np.linalg.pinv(np.column_stack([np.ones(9), _STENCIL[:, 0], _STENCIL[:, 1],
+                                        _STENCIL[:, 0] ** 2, _STENCIL[:, 1] ** 2,
+                                        _STENCIL[:, 0] * _STENCIL[:, 1]]))  # fmt: skip
+
+
+def _box_max(coef: np.ndarray):
+    """The maximum over the square [-1, 1]^2 of the quadratic a + b x + c z + d x^2 + e z^2 +
+    f x z (coefficients per row): the interior stationary point when it is a maximum, each
+    edge's best point, the corners."""
     b1, b2, d2, e2, f2 = (coef[:, k] for k in range(1, 6))
-    zb = np.arctanh(_AR1_RHO_BOUND)
-    lo_x = (c_grid[np.maximum(i - 1, 0)] - c_grid[ic]) / hc
-    hi_x = (c_grid[np.minimum(i + 1, nc - 1)] - c_grid[ic]) / hc
-    lo_z = (np.where(j > 0, zg[np.maximum(j - 1, 0)], -zb) - zg[jr]) / hz
-    hi_z = (np.where(j < nr - 1, zg[np.minimum(j + 1, nr - 1)], zb) - zg[jr]) / hz
-
-    def model(x, z):
-        return b1 * x + b2 * z + d2 * x * x + e2 * z * z + f2 * x * z
-
+    one = np.ones_like(b1)
     with np.errstate(invalid="ignore", divide="ignore"):
         det = 4 * d2 * e2 - f2 * f2
         concave = (d2 < 0) & (e2 < 0) & (det > 0)
-        cands = [((c_grid[i] - c_grid[ic]) / hc, (zg[j] - zg[jr]) / hz),
+        cands = [(0 * one, 0 * one),
                  (np.where(concave, (f2 * b2 - 2 * e2 * b1) / det, 0.0),
                   np.where(concave, (f2 * b1 - 2 * d2 * b2) / det, 0.0))]  # fmt: skip
-        for xb in (lo_x, hi_x):
-            cands.append((xb, np.where(e2 < 0, -(b2 + f2 * xb) / (2 * e2), lo_z)))
-            cands.append((xb, hi_z))
-        for zb_ in (lo_z, hi_z):
-            cands.append((np.where(d2 < 0, -(b1 + f2 * zb_) / (2 * d2), lo_x), zb_))
-    xs = np.stack([np.clip(np.nan_to_num(x), lo_x, hi_x) for x, _ in cands], axis=1)
-    zs = np.stack([np.clip(np.nan_to_num(z), lo_z, hi_z) for _, z in cands], axis=1)
-    value = model(xs.T, zs.T).T
+        for e in (-one, one):
+            cands += [(e, np.where(e2 < 0, -(b2 + f2 * e) / (2 * e2), -one)), (e, one),
+                      (np.where(d2 < 0, -(b1 + f2 * e) / (2 * d2), -one), e)]  # fmt: skip
+    xs = np.clip(np.nan_to_num(np.stack([x for x, _ in cands], 1)), -1, 1)
+    zs = np.clip(np.nan_to_num(np.stack([z for _, z in cands], 1)), -1, 1)
+    value = (b1[:, None] * xs + b2[:, None] * zs + d2[:, None] * xs * xs
+             + e2[:, None] * zs * zs + f2[:, None] * xs * zs)  # fmt: skip
     pick = np.nan_to_num(value, nan=-np.inf).argmax(axis=1)
-    c_new = np.clip(c_grid[ic] + hc * xs[rows, pick], 0.0, 1.0)
-    z_new = zg[jr] + hz * zs[rows, pick]
-    return c_grid[i], rho_grid[j], best, c_new, np.tanh(z_new)
+    rows = np.arange(coef.shape[0])
+    return xs[rows, pick], zs[rows, pick]
 
 
-def ar1_reml(y: np.ndarray, X: np.ndarray, mu: np.ndarray, refine: bool = True):
+def ar1_reml(y: np.ndarray, X: np.ndarray, mu: np.ndarray, rounds: int = 3):
     """REML (c, rho, scale) of the AR(1)-plus-white-noise working correlation for every row of
     y (fitted means mu, design X), as `errors.reml(r, W^{1/2} X, d)` of each series' Poisson
-    fit; also A = W^{1/2} X (R, n, p). Returns c, rho, scale, loglik (R,) and A."""
-    n = X.shape[0]
+    fit. The start is the best point of a grid with a common weight matrix; then `rounds`
+    of an exact local search: the likelihood on a 3 x 3 stencil about the best point so far
+    (in c and atanh(rho), moved inside the bounds), the maximum of its quadratic fit over the
+    stencil's square, the step halved. Returns c, rho, scale, loglik (R,) and A = W^{1/2} X
+    (R, n, p)."""
+    R, n = y.shape
     with np.errstate(invalid="ignore", divide="ignore"):
         sw = np.sqrt(mu)
         r = (y - mu) / sw
     A = sw[:, :, None] * X[None, :, :]
     Z = np.concatenate([A, r[:, :, None]], axis=2)
     _, logdet_ata = np.linalg.slogdet(np.matmul(A.transpose(0, 2, 1), A))
-    ll, scale = _ar1_grid(Z, logdet_ata, AR1_C_GRID, AR1_RHO_GRID)
-    c, rho, best, c_new, rho_new = _ar1_refine(ll, AR1_C_GRID, AR1_RHO_GRID)
-    R = y.shape[0]
-    i = np.searchsorted(AR1_C_GRID, c)
-    j = np.searchsorted(AR1_RHO_GRID, rho)
-    phi = scale[np.arange(R), i, j]
-    if refine:
-        ll_new, phi_new = _ar1_at(Z, logdet_ata, c_new, rho_new)
-        better = ll_new >= best
-        c, rho = np.where(better, c_new, c), np.where(better, rho_new, rho)
-        phi, best = np.where(better, phi_new, phi), np.where(better, ll_new, best)
-    return c, rho, phi, best, A
+    A0 = np.sqrt(np.nanmean(np.where(np.isfinite(mu), mu, np.nan), axis=0))[:, None] * X
+    grid = _ar1_grid_common(np.nan_to_num(r), A0, AR1_C_GRID, AR1_RHO_GRID)
+    i, j = np.unravel_index(grid.reshape(R, -1).argmax(axis=1), grid.shape[1:])
+    c, z = AR1_C_GRID[i], np.arctanh(AR1_RHO_GRID[j])
+    zb = np.arctanh(_AR1_RHO_BOUND)
+    hc, hz = np.full(R, AR1_STEP[0]), np.full(R, AR1_STEP[1])
+    best = np.full(R, -np.inf)
+    phi = np.full(R, np.nan)
+    rows = np.arange(R)
+    for _ in range(rounds):
+        cc = np.clip(c, hc, 1 - hc)
+        zc = np.clip(z, -zb + hz, zb - hz)
+        sc = np.clip(cc[:, None] + hc[:, None] * _STENCIL[None, :, 0], 0, 1)
+        sz = zc[:, None] + hz[:, None] * _STENCIL[None, :, 1]
+        ll, scale = _ar1_kalman(Z, logdet_ata, sc, np.tanh(sz))
+        top = ll.argmax(axis=1)
+        up = ll[rows, top] > best
+        c, z = np.where(up, sc[rows, top], c), np.where(up, sz[rows, top], z)
+        best, phi = np.where(up, ll[rows, top], best), np.where(up, scale[rows, top], phi)
+        f = np.where(np.isfinite(ll), ll - ll[:, 4:5], -1e6)
+        x, w = _box_max(f @ _QUAD.T)
+        nc = np.clip(cc + hc * x, 0, 1)
+        nz = np.clip(zc + hz * w, -zb, zb)
+        ll1, scale1 = _ar1_kalman(Z, logdet_ata, nc[:, None], np.tanh(nz)[:, None])
+        up = ll1[:, 0] > best
+        c, z = np.where(up, nc, c), np.where(up, nz, z)
+        best, phi = np.where(up, ll1[:, 0], best), np.where(up, scale1[:, 0], phi)
+        # A maximum inside the stencil: a finer stencil next; on its edge: the same, moved.
+        inside = (np.abs(x) < 0.999) & (np.abs(w) < 0.999)
+        hc, hz = np.where(inside, hc / 2, hc), np.where(inside, hz / 2, hz)
+    return c, np.tanh(z), phi, best, A
 
 
 def _ar1_cov(y: np.ndarray, X: np.ndarray, off: np.ndarray, beta: np.ndarray,
