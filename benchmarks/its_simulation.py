@@ -3,14 +3,18 @@
     python benchmarks/its_simulation.py [--replications 1000] [--jobs 2] [--seed 20170301]
         [--out benchmarks/results/its_simulation_grid.csv]
         [--markdown benchmarks/results/its_simulation_grid.md]
-        [--estimators NAME ...] [--bootstrap-replications 200] [--no-grid]
+        [--estimators NAME ...] [--half-grid-estimators NAME ...]
+        [--bootstrap-replications 200] [--no-grid] [--from-csv FILE.csv ...]
 
 The grid (gf_eval.stats.simulation.grid): rho 0, 0.3, 0.6; log-rate noise SD 0.1 and 0.2;
 42/18 and 36/24 pre/post months; Poisson and negative-binomial (NB2, alpha 0.05) counts; a level
 change of -0.15 and a slope change of -0.01 a month on the log scale, and the null. See
-gf_eval.stats.simulation for the model. The bootstrap runs on a subset only (rho 0 and 0.6,
-SD 0.1, 42/18, Poisson; `--bootstrap-replications` series per cell, B = 199), beside the other
-estimators on the same series (the first series of each grid cell).
+gf_eval.stats.simulation for the model. To keep the run under an hour on 2 shared cores the
+comparators (`HALF_GRID`: Poisson model SE, Newey-West lags 1 and 3, Prais-Winsten) run on the
+42/18 cells only and the candidates for the default on every cell. The bootstrap runs on a
+subset only (rho 0 and 0.6, SD 0.1, 42/18, Poisson; `--bootstrap-replications` series per
+cell, B = 199), beside the other estimators on the same series (the first series of each grid
+cell).
 
 Writes every result row as CSV (`--out`), and Markdown tables (`--markdown`): for each quantity
 a compact table (cells by estimators, coverage / type I error) and one full table per estimator
