@@ -486,8 +486,11 @@ def _ar1_grid_common(r: np.ndarray, A0: np.ndarray, c_grid: np.ndarray, rho_grid
     dfr = n - k
     _, logdet_ata = np.linalg.slogdet(A0.T @ A0)
     ll = np.empty((c_grid.size, rho_grid.size, R))
-    for j, (lam, U) in enumerate(_ar1_eigen(n, rho_grid)):
-        Ur, Ua = U.T @ r.T, U.T @ A0  # (n, R), (n, k)
+    eigen = _ar1_eigen(n, rho_grid)
+    # U'r for every rho in one product (many mid-sized BLAS calls are slow when threaded).
+    Ur_all = (np.concatenate([U.T for _, U in eigen]) @ r.T).reshape(len(eigen), n, R)
+    for j, (lam, U) in enumerate(eigen):
+        Ur, Ua = Ur_all[j], U.T @ A0  # (n, R), (n, k)
         inv = 1.0 / ((1 - c_grid)[:, None] + c_grid[:, None] * np.maximum(lam, 0.0)[None, :])
         M = np.einsum("nk,cn,nl->ckl", Ua, inv, Ua)
         b = np.matmul(Ua.T[None] * inv[:, None, :], Ur)  # (C, k, R)
