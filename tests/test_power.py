@@ -333,4 +333,6 @@ def test_target_power_grows_with_the_authority(target_table, settings, config, t
     s = target_power(small["derived"]["monthly_series"], small["config"], simulations=200)
     s, t = s.set_index("target"), target_table.set_index("target")
     assert (s["mean_count"] < t["mean_count"]).all()
-    assert (s["mde"] < t["mde"]).all()  # more negative: a larger reduction needed
+    # More negative: a larger reduction needed; NaN: no reduction short of 100% reaches 80%.
+    assert (s["mde"].isna() | (s["mde"] < t["mde"])).all(), s["mde"]
+    assert t["mde"].notna().all()

@@ -108,7 +108,8 @@ def targets_table(models: dict[str, pd.DataFrame], config: dict) -> Table:
             "minimum detectable change are "
             f"simulated ({config['analysis']['power']['simulations']} series, "
             f"a {config['analysis']['power']['effect_shape']} change from the start; config "
-            "analysis.power) and carry Monte Carlo error of a few points.",
+            "analysis.power) and carry Monte Carlo error of a few points; a minimum detectable "
+            "change shown as z means that not even a 99% reduction reaches that power.",
         ),
         plan="primary",
     )
