@@ -48,6 +48,7 @@ def shocked(config, tmp_path_factory):
     return _panel_run(config, {**PANEL, "shock": SHOCK}, tmp_path_factory.mktemp("shocked"))
 
 
+@pytest.mark.slow
 def test_panel_sites_scale_with_population_and_stagger_their_starts(shocked):
     sites = shocked["sites"]
     starts = [s["intervention_start"] for s in sites.values()]
@@ -64,6 +65,7 @@ def _pooled(run, model):
     return p[p["model"] == model].set_index("target")
 
 
+@pytest.mark.slow
 def test_controlled_pooled_estimates_recover_the_truth_despite_a_national_shock(shocked):
     pooled = _pooled(shocked, "controlled")
     for target, truth in shocked["truth"].items():
@@ -72,6 +74,7 @@ def test_controlled_pooled_estimates_recover_the_truth_despite_a_national_shock(
         assert row["sites"] == 3
 
 
+@pytest.mark.slow
 def test_the_single_site_model_mistakes_the_shock_for_the_programme(shocked):
     # The shock (-0.4 on the log scale from June 2016) falls inside every treated site's first
     # 12 months, so a model without comparison sites adds it to the programme's effect.

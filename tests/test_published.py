@@ -65,7 +65,8 @@ def _visible_small_counts(frame: pd.DataFrame, spec) -> list:
     return bad
 
 
-@pytest.mark.parametrize("which", ["default_outputs", "tiny_outputs"])
+@pytest.mark.parametrize("which", ["default_outputs",
+                                   pytest.param("tiny_outputs", marks=pytest.mark.slow)])
 def test_no_published_table_shows_a_small_count(which, request):
     out, _ = request.getfixturevalue(which)
     csvs = sorted((out / "tables").glob("*.csv"))

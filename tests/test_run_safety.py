@@ -116,6 +116,7 @@ def test_a_missing_extract_folder_starts_no_job(finished):
     assert _audit(finished, "results/synthetic").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.workflow
 def test_a_failed_run_on_another_folder_leaves_the_synthetic_results_auditable(finished, settings):
     real = finished / "data" / "raw" / "elsewhere"

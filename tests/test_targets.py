@@ -81,6 +81,7 @@ def seed_runs(settings, config, tmp_path_factory):
     return runs
 
 
+@pytest.mark.slow
 def test_most_seeds_cover_the_truth_and_the_estimates_are_unbiased(seed_runs):
     inside, total = 0, 0
     for target in TARGETS:
@@ -107,6 +108,7 @@ def null_runs(settings, config, tmp_path_factory):
     ]
 
 
+@pytest.mark.slow
 def test_null_scenario_never_says_met(null_runs):
     for run in null_runs:
         assert all(t["relative_change_end"] == 0 for t in run["truth"]["targets"].values())
@@ -190,6 +192,7 @@ def pipeline_truth_check(pipeline):
     return truth_check(pipeline["models"]["estimates"], pipeline["truth"])
 
 
+@pytest.mark.slow
 def test_the_average_estimand_covers_the_truth_over_seeds(seed_runs):
     inside = sum(
         row["average_ci_low"] < run["truth"]["targets"][target]["relative_change_average"]
