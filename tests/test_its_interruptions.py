@@ -15,6 +15,8 @@ import pytest
 from gf_eval.cli import main
 from gf_eval.stats.its import ITS, ITSInputError
 
+from test_its_cli import csv, refused  # the command-line helpers of the ITS tests
+
 SICILY = Path(__file__).resolve().parent / "data" / "its" / "sicily.csv"
 STARTS = (30, 45)
 # intercept, pre_slope, level_change, slope_change, level_change_2, slope_change_2
@@ -53,23 +55,6 @@ def counts(n=90, b=(9.0, 0.004, -0.3, 0.01, 0.2, -0.02), starts=(40, 70), seed=3
     pop = rng.uniform(0.9, 1.1, n) * 1e4
     mu = np.exp(mean(t, b, starts) + np.log(pop))
     return pd.DataFrame({"t": t, "y": np.round(mu), "pop": pop})
-
-
-def csv(tmp_path, df: pd.DataFrame) -> Path:
-    path = tmp_path / "data.csv"
-    df.to_csv(path, index=False)
-    return path
-
-
-def refused(capsys, path, args, pattern) -> str:
-    code = main(["its", str(path), *args])
-    out, err = capsys.readouterr()
-    assert code == 2, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("gf-eval its: "), err
-    assert re.search(pattern, lines[0]), lines[0]
-    assert "Traceback" not in err and out == ""
-    return lines[0]
 
 
 # --- the design -------------------------------------------------------------------------------

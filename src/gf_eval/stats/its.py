@@ -34,7 +34,6 @@ from gf_eval.stats.autocorr import Diagnostics, diagnose
 FAMILIES = ("gaussian", "poisson", "quasipoisson", "negbin", "binomial")
 COUNT_FAMILIES = ("poisson", "quasipoisson", "negbin", "binomial")
 SE_TYPES = ("model", "newey", "prais", "ar1", "bootstrap")
-SEGMENT = ("intercept", "pre_slope", "level_change", "slope_change")
 # What the data must hold (each series apart, counting only the periods in the fit):
 MIN_PRE = 3  # before the start: a level and a slope, and one point to spare
 MIN_POST = {True: 2, False: 1}  # from the start, with and without a slope change
