@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gf_eval.config import Calendar
+from gf_eval.returns.ages import AGE_BAND_LOWS, age_band, age_in_years
 from gf_eval.synth.series import Effect, Rate, choose, pseudo_keys, random_dates
 
 CASES = Rate(base=27.0, trend=0.004, season_amplitude=0.08, peak_month=7, ar_rho=0.4, ar_sd=0.08)
@@ -121,6 +122,10 @@ def simulate_marac(
     )
     for col in ("dash_score", "children_in_household"):
         df[col] = df[col].astype("Int64")
+    # A victim's age band follows from one date of birth, so it can move up between cases.
+    birth = _birth_dates(victims["age_band"], referral, victim_of_case, rng)
+    df["_victim_birth_date"] = birth[victim_of_case]
+    df["victim_age_band"] = age_band(age_in_years(df["_victim_birth_date"], referral)).to_numpy()
     # Cases whose meeting falls after the extract date are not yet recorded.
     df = df[df["meeting_date"] <= cal.data_end].reset_index(drop=True)
     truth = {
@@ -144,6 +149,21 @@ def _victims(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(
         {"sex": sex, "age_band": age, "ethnic_group": eth, "disabled": disabled, "lgbt": lgbt}
     )
+
+
+def _birth_dates(bands: pd.Series, referral: pd.DatetimeIndex, victim_of_case: np.ndarray,
+                 rng: np.random.Generator) -> pd.DatetimeIndex:  # fmt: skip
+    """Each victim's date of birth: an age inside the victim's band at their first referral
+    (55+ taken as 55 to 74); unknown (NaT) where the band is."""
+    first = pd.Series(referral).groupby(victim_of_case).min().reindex(range(len(bands)))
+    lows = dict(zip(AGE_BANDS, AGE_BAND_LOWS))
+    width = dict(zip(AGE_BANDS, np.diff([*AGE_BAND_LOWS, 75])))
+    lo = bands.map(lows).astype(float).to_numpy()
+    span = bands.map(width).astype(float).to_numpy()
+    years = lo + rng.random(len(bands)) * span
+    days = np.floor(years * 365.25).astype("float")
+    birth = first.to_numpy() - pd.to_timedelta(np.nan_to_num(days), unit="D").to_numpy()
+    return pd.DatetimeIndex(np.where(np.isnan(lo), np.datetime64("NaT"), birth))
 
 
 def _perpetrator_sex(v: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:

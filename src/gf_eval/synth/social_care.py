@@ -18,6 +18,7 @@ import pandas as pd
 
 from gf_eval import codes
 from gf_eval.config import Calendar
+from gf_eval.returns.ages import age_in_years
 from gf_eval.synth.series import Effect, Rate, choose, pseudo_keys, random_dates
 
 EVENTS = Rate(base=220.0, trend=0.002, season_amplitude=0.07, peak_month=11, ar_rho=0.5, ar_sd=0.07)
@@ -153,11 +154,13 @@ def _referrals(events: pd.DataFrame, children: pd.DataFrame, cal: Calendar, rng)
         choose(rng, SOURCES_DVA, n_events),
         choose(rng, SOURCES_OTHER, n_events),
     ).astype(object)
-    source[rng.random(n_events) < 0.005] = None
+    # The census requires a source, so an unrecorded one is "10" (unknown), not a blank.
+    source[rng.random(n_events) < 0.005] = "10"
     ev["referral_source"] = source[ev["event"]]
     ev["dva"] = ev["type"].isin(["A", "B"]).to_numpy()
-    day = ev["date"].to_numpy().astype("datetime64[D]").astype("int64")
-    ev["age"] = (day - children.loc[ev["child"], "birth_day"].to_numpy()) // 365
+    # Age in completed years, as the census counts it from the date of birth.
+    birth = pd.to_datetime(children.loc[ev["child"], "birth_day"].to_numpy(), unit="D")
+    ev["age"] = age_in_years(pd.Series(birth), ev["date"]).to_numpy()
     return ev.reset_index(drop=True)
 
 
@@ -287,11 +290,13 @@ def _assign_keys(tables: dict[str, pd.DataFrame], events: pd.DataFrame, n_childr
 def _children_table(children: pd.DataFrame, rng) -> pd.DataFrame:
     n = len(children)
     ethnicity = choose(rng, ETHNICITY, n).astype(object)
-    ethnicity[rng.random(n) < 0.01] = None
+    # The census requires an ethnicity: one not yet obtained is NOBT, not a blank.
+    ethnicity[rng.random(n) < 0.01] = "NOBT"
     return pd.DataFrame(
         {
             "_child": np.arange(n),
             "_family": children["family"].to_numpy(),
+            "_birth_date": pd.to_datetime(children["birth_day"].to_numpy(), unit="D"),
             "gender": choose(rng, {"1": 0.505, "2": 0.485, "0": 0.009, "9": 0.001}, n),
             "ethnicity": ethnicity,
         }
