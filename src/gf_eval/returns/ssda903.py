@@ -30,9 +30,11 @@ system, or a prefix such as the authority number), the hashed keys differ and ev
 cs_children.child_id`) at validation; the authority must then map CHILD to LAchildID before
 import. No matching on names or dates of birth is attempted.
 
-Starts are returned whatever their date; the extract period (docs/data_dictionary.md 1.2) is
-applied when the extract is validated, so give the files of the collection years from the one
-containing `history_start` to the one containing `data_end`.
+Starts are returned whatever their date; `gf_eval.returns.period.as_at` cuts them to the
+extract period (docs/data_dictionary.md 1.2). Give the files of every collection year from the
+one containing `history_start` to the one containing `data_end`: a start is found only in the
+files of the years its first episode was open. An episode reported with RNE S in one year's
+file and another RNE in another's (a correction) is counted as a start.
 """
 
 from __future__ import annotations
