@@ -113,6 +113,17 @@ def _schema_names() -> frozenset[str]:
     return frozenset(names)
 
 
+@lru_cache(maxsize=None)
+def _required_names() -> frozenset[str]:
+    """Element names that every public schema declares as required wherever they occur."""
+    optional, required = set(), set()
+    for year in PUBLIC_YEARS:
+        tree = etree.parse(str(schema_path(year)), _parser())
+        for el in tree.xpath("//*[local-name()='element'][@name]"):
+            (optional if el.get("minOccurs") == "0" else required).add(el.get("name"))
+    return frozenset(required - optional)
+
+
 def schema_year(year: int) -> int:
     """The census year whose public XSD checks a return declaring `year`."""
     if year < PUBLIC_YEARS[0]:
@@ -195,7 +206,9 @@ def _kind(err) -> tuple[str, str]:
         names = sorted({n.strip() for n in (expected[-1].split(",") if expected else [])}
                        & _schema_names())  # fmt: skip
         if "Missing child element" in msg:
-            return path, "missing required element" + (f" ({' or '.join(names)})" if names else "")
+            required = [n for n in names if n in _required_names()] or names
+            listed = f" ({' or '.join(required)})" if required else ""
+            return path, "missing required element" + listed
         return path, "unexpected element"
     if t == "SCHEMAV_CVC_ELT_1":
         return path, "root element is not Message"
@@ -244,10 +257,12 @@ def validate(tree: etree._ElementTree, path: str | Path, year: int) -> int:
         return used
     declared = f"the {used} schema its header declares"
     if used != year:
-        declared = f"the {used} schema (the earliest public one) used for the {year} census its header declares"  # noqa: E501
+        declared = (f"the {used} schema (the earliest public one) used for the {year} census "
+                    "its header declares")
     others = [y for y in PUBLIC_YEARS if y != used and not schema_errors(tree, y)]
     if others:
-        raise ReturnError(f"{name}: valid against {_years_text(others)}, not {declared}")
+        also = f" (also valid against {_years_text(others[1:])})" if len(others) > 1 else ""
+        raise ReturnError(f"{name}: valid against the {others[0]} schema, not {declared}{also}")
     total = sum(e[2] for e in errors)
     detail = "; ".join(
         f"{p}: {k} ({n} {'error' if n == 1 else 'errors'}; "
@@ -297,8 +312,10 @@ class _Dates:
 
     def check(self) -> None:
         if self.bad:
-            detail = "; ".join(f"{tag}: not a usable date ({len(lines)} records; first line "
-                               f"{min(lines)})" for tag, lines in sorted(self.bad.items()))  # fmt: skip
+            detail = "; ".join(
+                f"{tag}: not a usable date ({len(lines)} records; first line {min(lines)})"
+                for tag, lines in sorted(self.bad.items())
+            )
             raise ReturnError(f"{self.name}: {detail}")
 
 
@@ -365,9 +382,12 @@ KEYS = {
     "factors": ["la", "ref", "start", "n", "factor"],
     "plans": ["la", "ref", "start"],
 }
-WHAT = {"children": "children (LAchildID)", "episodes": "episodes (LAchildID and CINreferralDate)",
-        "assessments": "assessments (episode, start date and ordinal)",
-        "plans": "child protection plans (LAchildID, CINreferralDate and CPPstartDate)"}  # fmt: skip
+WHAT = {
+    "children": "children (LAchildID)",
+    "episodes": "episodes (LAchildID and CINreferralDate)",
+    "assessments": "assessments (episode, start date and ordinal)",
+    "plans": "child protection plans (LAchildID, CINreferralDate and CPPstartDate)",
+}
 
 
 def _no_conflicts(tables: dict[str, pd.DataFrame], name: str) -> None:
@@ -480,7 +500,7 @@ def _tables(latest: dict[str, pd.DataFrame], factors: pd.DataFrame, families) ->
         missing = ~kids["la"].isin(lookup.index)
         if missing.any():
             raise ReturnError(f"{Path(families).name}: {int(missing.sum())} children of the "
-                              "census returns are not in the families file (LAchildID)")  # fmt: skip
+                              "census returns are not in the families file")  # fmt: skip
         family = kids["la"].map(lookup)
     children = pd.DataFrame({"child_id": kids["la"], "family_id": family,
                              "gender": kids["gender"], "ethnicity": kids["ethnicity"]})  # fmt: skip
