@@ -7,7 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,6 +14,7 @@ from gf_eval import synth
 from gf_eval.config import Calendar, load_config, synth_settings
 from gf_eval.returns import ReturnError
 from gf_eval.returns.ssda903 import TABLES, read_ssda903
+from gf_eval.synth.returns.identities import identities
 from gf_eval.synth.returns.ssda903 import collection_year, write_ssda903
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,33 +167,7 @@ def small():
     settings = json.loads(synth_settings(config))
     settings["synthetic"]["scale"] = 0.05
     tables, _ = synth.generate(settings)
-    return tables, Calendar.from_config(settings), identities_for(tables, settings["seed"])
-
-
-def identities_for(tables, seed):
-    """The identities module's, or a stand-in with the columns write_ssda903 uses."""
-    try:
-        from gf_eval.synth.returns.identities import identities
-    except ImportError:
-        identities = None
-    if identities is not None:
-        return identities(tables, seed)
-    kids = tables["cs_children"]
-    n = len(kids)
-    rng = np.random.default_rng(seed)
-
-    class StandIn:
-        children = pd.DataFrame(
-            {
-                "la_child_id": [f"DN{x:07d}" for x in rng.choice(10**7, n, replace=False)],
-                "upn": [f"A371{x:09d}" for x in rng.choice(10**9, n, replace=False)],
-                "birth_date": pd.to_datetime(kids["_birth_date"]).to_numpy(),
-                "postcode": [f"DN{1 + x % 12} {x % 10}AB" for x in range(n)],
-            },
-            index=pd.Index(kids["child_id"], name="child_id"),
-        )
-
-    return StandIn()
+    return tables, Calendar.from_config(settings), identities(tables, settings["seed"])
 
 
 def test_round_trip_gives_back_the_generators_starts(small, tmp_path):
