@@ -288,6 +288,14 @@ def test_unexpected_element_name_not_quoted(tmp_path):
     assert "(an element not in the schema): unexpected element (1 error; line 6)" in msg
 
 
+def test_header_must_declare_the_year(tmp_path):
+    text = message(2017, child("AB12345", episode("2016-01-05"), birth="2010-03-01"))
+    path = write(tmp_path / "cin.xml", text.replace("<Year>2017</Year>", ""))
+    assert "CollectionDetails/Year: missing required element" in refused([path])
+    path = write(tmp_path / "cin.xml", text.replace("Message>", "Other>"))
+    assert "cin.xml: line 2: the root element is not Message" in refused([path])
+
+
 def test_duplicate_year(tmp_path):
     text = message(2017, child("AB12345", episode("2016-01-05"), birth="2010-03-01"))
     a, b = write(tmp_path / "a.xml", text), write(tmp_path / "b.xml", text)

@@ -150,6 +150,10 @@ def header(tree: etree._ElementTree, path: str | Path) -> tuple[int, pd.Timestam
     """The census year declared in Header/CollectionDetails/Year and the reference date
     (ReferenceDate, else 31 March of that year)."""
     name = Path(path).name
+    root = tree.getroot()
+    if not isinstance(root.tag, str) or root.tag != "Message":
+        raise ReturnError(f"{name}: line {root.sourceline}: the root element is not Message, so "
+                          "this is not a CIN census return (1 record)")  # fmt: skip
     where = "/Message/Header/CollectionDetails/Year"
     found = tree.xpath(where)
     if not found:
