@@ -241,7 +241,8 @@ def test_hand_made_workbook(tmp_path):
 
 
 def test_survey_csv_with_constant_wave_and_dropped_comment(tmp_path):
-    text = (SURVEY_MAPPING.replace("{column: Wave, labels: {Baseline: baseline}}", "{value: baseline}")
+    wave = "{column: Wave, labels: {Baseline: baseline}}"
+    text = (SURVEY_MAPPING.replace(wave, "{value: baseline}")
             .replace("keep: true", "keep: false"))  # fmt: skip
     mapping = tmp_path / "survey.yaml"
     mapping.write_text(text, encoding="utf-8")
@@ -279,3 +280,184 @@ columns:
   q08: {value: null}
   comment: {column: Comments, keep: true}
 """
+
+
+# --- bad input: clear errors that quote no cell -----------------------------------------------
+
+# Cell values of the hand-made workbook that must never appear in a message (the mapping's own
+# column names may: they are the analyst's text, not data).
+SECRETS = ["Jane", "Smith", "jane", "smith", "DN4 7QJ", "Carl  Dean", "carl dean", "01/02/1980",
+           "1980-02-01", "1998-09-02", "01/09/2016", "M-1", "M-2", "m-3", "Amy", "Jones",
+           "Lee Wayne", "police", "Female", "Policeish", "Sekret Agency", "07700 900123",
+           "nonsense date", "fifteen"]  # fmt: skip
+
+
+def _refused(paths, mapping, *expected: str) -> str:
+    with pytest.raises(ReturnError) as err:
+        read_mapped(paths, mapping)
+    message = str(err.value)
+    for secret in SECRETS:
+        assert secret not in message, (secret, message)
+    for part in expected:
+        assert part in message, (part, message)
+    return message
+
+
+@pytest.fixture
+def hand_mapping(tmp_path) -> Path:
+    path = tmp_path / "hand.yaml"
+    path.write_text(HAND_MAPPING, encoding="utf-8")
+    return path
+
+
+def test_mapped_column_missing_from_the_workbook(tmp_path, hand_mapping):
+    rows = _hand_rows()
+    rows[1] = [("Agency name" if h == "Agency" else h) for h in HAND_HEADER]
+    path = _book(tmp_path / "book.xlsx", rows)
+    _refused(path, hand_mapping, str(path), "'Agency'", "not in the header (row 2)")
+
+
+def test_unmapped_labels_are_counted_not_shown(tmp_path, hand_mapping):
+    rows = _hand_rows()
+    rows[2][9], rows[3][9] = "Policeish", "Sekret Agency"
+    rows[5][9] = "Sekret Agency"
+    path = _book(tmp_path / "book.xlsx", rows)
+    message = _refused(path, hand_mapping, str(path), "sheet 'Referrals'", "column 'Agency'",
+                       "referring_agency", "3 row(s)", "2 distinct unmapped label(s)",
+                       "first rows 3, 4, 6")  # fmt: skip
+    assert "Sekret" not in message
+
+
+def test_unreadable_dates_and_numbers(tmp_path, hand_mapping):
+    rows = _hand_rows()
+    rows[3][7] = "nonsense date"  # Referred, row 4
+    rows[5][7] = "2017-02-28"  # not the mapping's format, row 6
+    rows[3][10] = "fifteen"  # DASH, row 4
+    rows[5][6] = "1980-02-01"  # a date key part, not in its format, row 6
+    path = _book(tmp_path / "book.xlsx", rows)
+    message = _refused(path, hand_mapping, "column 'Referred' (referral_date): 2 row(s)",
+                       "%d/%m/%Y", "first rows 4, 6", "column 'DASH' (dash_score): 1 row(s)",
+                       "not a whole number (row 4)",
+                       "column 'Perp DOB' (perpetrator_key)")  # fmt: skip
+    assert message.count("\n") == 2  # every problem of the file in one message
+
+
+def test_merged_header_cells(tmp_path, hand_mapping):
+    path = _book(tmp_path / "book.xlsx", _hand_rows(), merges=["B2:C2"])
+    _refused(path, hand_mapping, "merged cells in the header area", "B2:C2", "unmerge")
+    # A merged title above the header row is harmless.
+    ok = _book(tmp_path / "ok.xlsx", _hand_rows(), merges=["A1:C1"])
+    assert len(read_mapped(ok, hand_mapping)["marac_cases"]) == 3
+
+
+def test_two_header_rows_by_group_labels(tmp_path):
+    """'Victim' over 'forename', 'surname' ...: the mapped names need both rows."""
+    mapping = tmp_path / "two.yaml"
+    mapping.write_text(HAND_MAPPING.replace("header_row: 2", "header_row: 1")
+                       .replace("[Forename, Surname, Date of birth]",
+                                "[Victim forename, Victim surname, Victim date of birth]")
+                       .replace("from_birth_date: Date of birth",
+                                "from_birth_date: Victim date of birth"),
+                       encoding="utf-8")  # fmt: skip
+    rows = _hand_rows()[2:]
+    top = ["Ref", "Victim", None, None, "Postcode", *HAND_HEADER[5:]]
+    bottom = [None, "forename", "surname", "date of birth", *[None] * 10]
+    path = _book(tmp_path / "two.xlsx", [top, bottom, *rows])
+    _refused(path, mapping, "two header rows", "'Victim forename'", "joining rows 1 and 2")
+
+
+def test_two_header_rows_by_text_under_the_header(tmp_path, hand_mapping):
+    rows = _hand_rows()
+    units = ["", "", "", "dd/mm/yyyy", "", "", "dd/mm/yyyy", "date", "date", "", "0-24", "", "",
+             ""]  # fmt: skip
+    path = _book(tmp_path / "book.xlsx", [*rows[:2], units, *rows[2:]])
+    _refused(path, hand_mapping, "two header rows", "row 3", "'Referred'", "'DASH'")
+
+
+def test_header_on_another_row(tmp_path, hand_mapping):
+    path = _book(tmp_path / "book.xlsx", _hand_rows()[1:])  # no title row: the header is row 1
+    _refused(path, hand_mapping, "on row 1, not on row 2", "header_row: 1")
+
+
+def test_password_protected_workbook(tmp_path, hand_mapping):
+    path = tmp_path / "locked.xlsx"
+    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 4096)
+    _refused(path, hand_mapping, str(path), "password-protected (encrypted) workbook: save an "
+             "unprotected copy inside the authority")  # fmt: skip
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("book.xls", bytes.fromhex("D0CF11E0A1B11AE1") + b"\0" * 512, "neither xlsx nor CSV"),
+    ("book.ods", b"PK\x03\x04" + b"\0" * 64, "neither xlsx nor CSV"),
+    ("book.xlsx", b"Ref,Jane,Smith\n", "not an xlsx workbook"),
+    ("book.csv", "Ref,Name\nM-1,Jos\xe9\n".encode("latin-1"), "not UTF-8"),
+])  # fmt: skip
+def test_not_xlsx_or_csv(tmp_path, hand_mapping, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    _refused(path, hand_mapping, str(path), expected)
+
+
+def test_missing_sheet(tmp_path, hand_mapping):
+    path = _book(tmp_path / "book.xlsx", _hand_rows(), sheet="Jane Smith")
+    message = _refused(path, hand_mapping, "no sheet named 'Referrals'")
+    assert "Jane Smith" not in message
+
+
+def test_several_files_combined(tmp_path, hand_mapping):
+    rows = _hand_rows()
+    a = _book(tmp_path / "a.xlsx", rows[:4])
+    b = _book(tmp_path / "b.xlsx", [*rows[:2], *rows[5:]])
+    df = read_mapped([a, b], hand_mapping)["marac_cases"]
+    assert df["case_id"].tolist() == ["m-1", "m-2", "m-3"]
+    assert df["referral_date"].dtype == "datetime64[ns]" and df["dash_score"].dtype == "Int64"
+    # An error names the file it is in.
+    rows[5][9] = "Sekret Agency"
+    c = _book(tmp_path / "c.xlsx", [*rows[:2], *rows[5:]])
+    _refused([a, c], hand_mapping, str(c), "row 3")
+
+
+# --- bad mappings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("  dan_involved: {value: N}\n", "  dan_involved: {value: N}\n  victim_name: {column: X}\n"),
+     "key 'columns.victim_name': not a column of the marac_cases contract"),
+    (("  dan_involved: {value: N}\n", ""), "no rule for the contract column(s) dan_involved"),
+    (("  dash_score: {column: DASH}", "  dash_score: {column: DASH"), "bad YAML at line"),
+    (("  dash_score: {column: DASH}", "  dash_score: {sum_of: [DASH]}"),
+     "key 'columns.dash_score.sum_of': unknown rule or option"),
+    (("  dash_score: {column: DASH}", "  dash_score: {column: DASH, value: 3}"),
+     "key 'columns.dash_score': needs exactly one of"),
+    (("IDVA: idva", "IDVA: adviser"), "key 'columns.referring_agency.labels.IDVA': maps to a code"),
+    (('{"Yes": Y, "No": N, "Y": Y, "N": N}', "{Yes: Y, No: N}"), "quote labels"),
+    (("extract: marac_cases", "extract: marac"), "key 'extract': must be one of"),
+    (("header_row: 2", "header_row: 0"), "key 'header_row'"),
+    (("    labels: {Female: F, Male: M}\n", ""), "key 'columns.victim_sex.labels': missing"),
+    (("at: referral_date", "at: dash_score"), "key 'columns.victim_age_band.at'"),
+    (('format: "%d/%m/%Y"}\n  meeting', 'format: "day-month"}\n  meeting'),
+     "key 'columns.referral_date.format'"),
+    (("perpetrator_sex: {value: M}", "perpetrator_sex: {value: X}"),
+     "key 'columns.perpetrator_sex.value'"),
+    (("sheet: Referrals", "sheets: Referrals"), "key 'sheets': unknown key"),
+])  # fmt: skip
+def test_bad_mapping(tmp_path, change, expected):
+    old, new = change
+    assert old in HAND_MAPPING
+    path = tmp_path / "bad.yaml"
+    path.write_text(HAND_MAPPING.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ReturnError) as err:
+        load_mapping(path)
+    assert f"mapping {path}" in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_parse_mapping_and_loaded_mapping_accepted(tmp_path):
+    import yaml
+
+    mapping = parse_mapping(yaml.safe_load(HAND_MAPPING), "hand")
+    assert mapping.extract == "marac_cases" and mapping.header_row == 2
+    path = _book(tmp_path / "hand.xlsx", _hand_rows())
+    assert len(read_mapped(path, mapping)["marac_cases"]) == 3
+    with pytest.raises(ReturnError, match="not found"):
+        load_mapping(tmp_path / "none.yaml")

@@ -192,7 +192,8 @@ def parse_mapping(data: Any, path: str = "<mapping>") -> Mapping:
         return ReturnError(f"{where}, key '{key}': {problem}")
 
     if not isinstance(data, dict):
-        raise ReturnError(f"{where}: the mapping must be a YAML mapping of keys (extract, columns, ...)")
+        raise ReturnError(f"{where}: the mapping must be a YAML mapping of keys "
+                          "(extract, columns, ...)")  # fmt: skip
     unknown = sorted(str(k) for k in data if k not in TOP_LEVEL)
     if unknown:
         raise fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_LEVEL))})")

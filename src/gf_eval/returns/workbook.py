@@ -203,13 +203,16 @@ def _read_file(path: Path, m: Mapping) -> pd.DataFrame:
     for target, rule in m.rules.items():
         if rule.kind == "age_band_from_birth_date":
             src = rule.sources[0]
-            births = _dates(columns[src.column], src.format, numbers,
-                            _label(grid.where, src.column, target), problems, "date of birth")  # fmt: skip
+            label = _label(grid.where, src.column, target)
+            births = _dates(columns[src.column], src.format, numbers, label, problems,
+                            "date of birth")  # fmt: skip
+            births = pd.Series(births, dtype="datetime64[ns]")
             at = pd.Series(out[rule.at], dtype="datetime64[ns]")
-            out[target] = list(age_band(age_in_years(pd.Series(births, dtype="datetime64[ns]"), at)))
+            out[target] = list(age_band(age_in_years(births, at)))
     if problems:
         raise ReturnError("\n".join(problems))
-    frame = pd.DataFrame({t: pd.Series(out[t], dtype=object) for t in m.rules}, index=range(len(body)))
+    frame = pd.DataFrame({t: pd.Series(out[t], dtype=object) for t in m.rules},
+                         index=range(len(body)))  # fmt: skip
     return _typed(frame, m)
 
 
@@ -413,9 +416,9 @@ def _dates(values, fmt, numbers, label, problems, what="date") -> list:
     out = [_read_date(v, fmt) for v in values]
     bad = [n for n, v in zip(numbers, out) if v is _BAD]
     if bad:
-        how = f"in the format {fmt}" if fmt else "dates (a date cell, or text YYYY-MM-DD)"
-        problems.append(f"{label}: {len(bad)} row(s) hold a {what} that cannot be read as "
-                        f"{how} ({_rows(bad)})")  # fmt: skip
+        how = f"in the format {fmt}" if fmt else "as a date cell or text YYYY-MM-DD"
+        problems.append(f"{label}: {len(bad)} row(s) hold a {what} not readable {how} "
+                        f"({_rows(bad)})")  # fmt: skip
     return [None if v is _BAD else v for v in out]
 
 
