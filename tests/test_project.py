@@ -128,3 +128,12 @@ def test_no_stage_imports_a_higher_one():
             if stage in GENERIC:
                 assert imported == stage, f"{path}: the generic {stage} imports gf_eval.{imported}"
             assert STAGES[imported] <= STAGES[stage], f"{path}: imports gf_eval.{imported}"
+
+
+def test_the_extract_contract_lists_the_schemas_columns():
+    from gf_eval.extracts import EXTRACTS
+    from gf_eval.validation.schemas import SCHEMAS
+
+    assert set(EXTRACTS) == set(SCHEMAS)
+    for name, schema in SCHEMAS.items():
+        assert EXTRACTS[name].columns == tuple(schema.to_schema().columns), name

@@ -27,6 +27,7 @@ from gf_eval.stats import prepost
 from gf_eval.stats.reliability import reliable_change
 
 MEASURES = tuple(codes.CASEWORK_MEASURES)
+KEYS = ("case_id", "family_id", "dan_id")  # pseudonyms: they carry no order
 PATTERNS = {
     "whole_family": "Whole family (victim, perpetrator and children)",
     "victim_only": "Victim only",
@@ -179,6 +180,10 @@ def ipw_outcomes(casework: pd.DataFrame, seed: int, resamples: int = RESAMPLES) 
     score is missing at random given those three, and speaks for closed cases (open cases have
     no closure reason yet)."""
     rng = np.random.default_rng(seed)
+    # Resample in an order set by the cases' contents, not their keys: the same casework under
+    # other pseudonyms gives the same interval.
+    casework = casework.sort_values([c for c in casework.columns if c not in KEYS],
+                                    kind="mergesort")  # fmt: skip
     rows = []
     for measure in MEASURES:
         df = _groups(casework, measure)

@@ -69,8 +69,12 @@ def _month(d: pd.Timestamp) -> str:
 
 
 def _dan_labels(casework: pd.DataFrame) -> dict[str, str]:
-    """DAN keys as published labels, dan_1 ... in key order: the keys themselves stay in."""
-    return {k: f"dan_{i + 1}" for i, k in enumerate(sorted(casework["dan_id"].dropna().unique()))}
+    """DAN keys as published labels, dan_1 ... by the dates of their allocations, earliest
+    first (the keys themselves stay in). Not by key: a pseudonym carries no order, and the same
+    casework under another key must publish the same table."""
+    dates = casework.dropna(subset=["dan_id"]).groupby("dan_id")["allocation_date"]
+    order = sorted(dates.groups, key=lambda k: (tuple(sorted(dates.get_group(k))), k))
+    return {k: f"dan_{i + 1}" for i, k in enumerate(order)}
 
 
 def _band(values: pd.Series, bands) -> pd.Series:

@@ -26,7 +26,7 @@ import pyarrow as pa_lib
 import pyarrow.parquet as pq
 
 from gf_eval.config import Calendar
-from gf_eval.extracts import EXTRACTS
+from gf_eval.extracts import EXTRACTS, KEY_NAMES
 from gf_eval.files import atomic_path, sha256, write_text
 from gf_eval.validation.identifiers import find_identifiers
 from gf_eval.validation.quoting import NOT_SHOWN, describe_withheld, disclose, domain_of
@@ -309,9 +309,14 @@ def _date_range(typed: pd.DataFrame, calendar: Calendar) -> list[Failure]:
 
 
 def to_interim(model, typed: pd.DataFrame) -> pd.DataFrame:
-    """The typed table for data/interim: Y/N flags as booleans, columns in schema order."""
+    """The typed table for data/interim: Y/N flags as booleans, columns in schema order, rows
+    sorted by their contents and then their keys. Not in the file's order, nor by key alone: the
+    same records from another source (the returns route, another key) must give the same
+    analysis, and a pseudonym carries no order."""
     schema = model.to_schema()
-    out = typed[list(schema.columns)].copy()
+    keys = [c for c in schema.columns if c in KEY_NAMES]
+    order = [c for c in schema.columns if c not in keys] + keys
+    out = typed[list(schema.columns)].sort_values(order, kind="mergesort").reset_index(drop=True)
     for col, column in schema.columns.items():
         if column.metadata and column.metadata.get("flag"):
             out[col] = out[col].map({"Y": True, "N": False}).astype("boolean")
