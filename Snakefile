@@ -4,13 +4,19 @@
 from snakemake.utils import min_version, update_config, validate
 from gf_eval.config import (
     SYNTHETIC_DIR,
+    SYNTHETIC_RETURNS_DIR,
+    SYNTHETIC_RETURNS_KEY,
+    SYNTHETIC_RETURNS_TRUTH,
     check_config,
     extract_dir,
     interim_dir,
     results_dir,
+    returns_dir,
     source_name,
+    truth_path,
 )
 from gf_eval.extracts import EXTRACTS
+from gf_eval.returns import layout as return_layout
 from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.analysis import MODEL_FILES
@@ -48,6 +54,9 @@ os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ["PATH"]]
 )
 RAW = extract_dir(config)
+# A run from an authority's returns imports and pseudonymises them into RAW first.
+RETURNS = returns_dir(config)
+TRUTH = truth_path(config)
 # Each extract source has its own output trees, so that sources never mix.
 SOURCE = source_name(config)
 INTERIM = interim_dir(config)
@@ -68,6 +77,18 @@ wildcard_constraints:
 
 
 include: "rules/common.smk"
+
+
+if RETURNS:
+    RETURN_LAYOUT = return_layout.RETURNS
+    KEY_ID = preflight.key_id(config)
+    KEY_OPTION = (
+        f" --key-file {SYNTHETIC_RETURNS_KEY}"
+        if config["returns"] == "synthetic"
+        else ""
+    )
+
+    include: "rules/returns.smk"
 
 
 # Everything the report and the audit trail are made from.
@@ -192,7 +213,7 @@ rule models:
         series=f"{INTERIM}/derived/monthly_series.parquet",
         settings=settings("config"),
         # On synthetic data the true effects are compared with the estimates.
-        truth=[f"{SYNTHETIC_DIR}/truth.json"] if RAW == SYNTHETIC_DIR else [],
+        truth=[TRUTH] if TRUTH else [],
     output:
         expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
     log:

@@ -16,3 +16,21 @@ def parent_tables(wildcards):
 def settings(name):
     """The settings file a step reads (written when the workflow is built)."""
     return f"{SETTINGS_DIR}/{name}.json"
+
+
+def return_files(name):
+    """A return's files (with the census's families file) and a workbook's mapping: the
+    folder's own, else the example in config/mappings. The synthetic returns are one folder,
+    written by one rule with their key."""
+    ret = return_layout.RETURNS[name]
+    mapping = (
+        [str(return_layout.mapping_file(RETURNS, name, "config/mappings"))]
+        if ret.mapped
+        else []
+    )
+    if config["returns"] == "synthetic":
+        return {"returns": [RETURNS, SYNTHETIC_RETURNS_KEY], "mapping": mapping}
+    files = [str(p) for p in return_layout.files(RETURNS, name)]
+    if name == "cin_census" and return_layout.families_file(RETURNS):
+        files.append(str(return_layout.families_file(RETURNS)))
+    return {"returns": files, "mapping": mapping}

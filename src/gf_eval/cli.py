@@ -373,6 +373,72 @@ def _multisite_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_return(folder: str, name: str, mapping: str | None) -> dict:
+    """One return's imported tables; an unexpected failure is reported without its text,
+    which could quote a cell of the return."""
+    from gf_eval.returns import ReturnError, layout
+
+    try:
+        return layout.read(folder, name, mapping)
+    except (ReturnError, OSError):
+        raise
+    except Exception as err:  # noqa: BLE001 -- its message may hold a value of the return
+        raise ReturnError(f"{name}: reading the return failed ({type(err).__name__}; its "
+                          "message is withheld, as it may quote the return)") from None  # fmt: skip
+
+
+def _import(args: argparse.Namespace) -> int:
+    tables = _read_return(args.returns, args.name, args.mapping)
+    for name, df in tables.items():
+        log.info("%s: %d rows for %s", args.name, len(df), name)
+    if args.out:
+        # The imported tables still hold the identifying keys: for checking inside the authority.
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, df in tables.items():
+            path = out / f"{name}.identified.csv"
+            df.to_csv(path, index=False, date_format="%Y-%m-%d", lineterminator="\n")
+            paths.append(path)
+        log.warning("%s: these files carry identifiers; keep them inside the authority",
+                    ", ".join(p.name for p in paths))  # fmt: skip
+        _wrote(paths)
+    return 0
+
+
+def _pseudonymise(args: argparse.Namespace) -> int:
+    from gf_eval.config import Calendar, load_config
+    from gf_eval.returns import layout, period
+    from gf_eval.returns.pseudonymise import load_key, pseudonymise, write_extract
+
+    key = load_key(args.key_file)  # before any reading: no key, nothing done
+    calendar = _json_arg(args.calendar, "--calendar") if args.calendar else None
+    cal = Calendar.from_config({"calendar": calendar} if calendar else load_config(args.config))
+    names = list(layout.RETURNS) if args.name == "all" else [args.name]
+    if args.mapping and len(names) > 1:
+        raise ValueError("--mapping names the mapping of one return, not of all")
+    tables = {}
+    for name in names:
+        tables.update(_read_return(args.returns, name, args.mapping))
+    extract = pseudonymise(period.as_at(tables, cal), key)
+    for name, df in extract.items():
+        log.info("%s: %d rows pseudonymised", name, len(df))
+    _wrote(write_extract(extract, args.out))
+    return 0
+
+
+def _synth_returns(args: argparse.Namespace) -> int:
+    from gf_eval import synth
+    from gf_eval.synth.returns import write_returns
+
+    settings = _json_arg(args.settings, "--settings")
+    log.info("generating the synthetic raw returns (scenario %s, seed %s, scale %s)",
+             settings["synthetic"]["scenario"], settings["seed"], settings["synthetic"]["scale"])
+    tables, truth = synth.generate(settings)
+    _wrote(write_returns(tables, truth, settings, args.out, args.key_out, args.truth_out))
+    return 0
+
+
 def _number(text: str, option: str) -> float:
     """A finite number from the command line (as an int when whole), or an ITSInputError,
     which `_its` reports in one line with exit status 2."""
@@ -391,6 +457,7 @@ def _number(text: str, option: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from gf_eval.extracts import EXTRACTS
+    from gf_eval.returns.layout import RETURNS
 
     parser = argparse.ArgumentParser(prog="gf-eval", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -401,6 +468,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", help="the generator's settings as JSON (overrides --config)")
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_synth)
+
+    returns = ("all", *RETURNS)
+    p = sub.add_parser("import", help="read one return of a returns folder and count its rows "
+                       "(inside the authority: the tables keep their identifiers)")
+    p.add_argument("name", choices=list(RETURNS), help="which return")
+    p.add_argument("--returns", required=True, help="the returns folder (docs/preparing_data.md)")
+    p.add_argument("--mapping", help="the YAML mapping of a workbook return (default: the "
+                   "folder's mappings/<name>.yaml, else config/mappings/<name>.yaml)")
+    p.add_argument("--out", help="also write the imported tables, identifiers and all, here")
+    p.add_argument("--log", help="also write messages to this file")
+    p.set_defaults(func=_import)
+
+    p = sub.add_parser("pseudonymise", help="import returns and write their pseudonymised "
+                       "extracts (run inside the authority)")
+    p.add_argument("name", choices=returns, help="which return, or all")
+    p.add_argument("--returns", required=True, help="the returns folder (docs/preparing_data.md)")
+    p.add_argument("--out", required=True, help="the extract folder to write, e.g. data/raw/doncaster")
+    p.add_argument("--mapping", help="the YAML mapping of a workbook return")
+    p.add_argument("--key-file", help="the secret key's file (default: $GF_EVAL_KEY_FILE, "
+                   "else the key in $GF_EVAL_KEY)")
+    p.add_argument("--config", default="config/config.yaml", help="config whose calendar cuts "
+                   "the period")
+    p.add_argument("--calendar", help="the calendar as JSON (overrides --config)")
+    p.add_argument("--log", help="also write messages to this file")
+    p.set_defaults(func=_pseudonymise)
+
+    p = sub.add_parser("synth-returns", help="write the synthetic raw returns, with made-up "
+                       "identifiers, and their key")
+    p.add_argument("--settings", required=True, help="the generator's settings (JSON or a file)")
+    p.add_argument("--out", required=True, help="the returns folder to write")
+    p.add_argument("--key-out", required=True, help="the key file to write")
+    p.add_argument("--truth-out", required=True, help="the generator's truth.json to write")
+    p.add_argument("--log", help="also write messages to this file")
+    p.set_defaults(func=_synth_returns)
 
     p = sub.add_parser("validate", help="validate one extract and write its typed table")
     p.add_argument("extract", choices=sorted(EXTRACTS), help="which extract")

@@ -20,6 +20,11 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config" / "config.yaml"
 CONFIG_SCHEMA = PROJECT_ROOT / "config" / "config.schema.yaml"
 SYNTHETIC = "synthetic"
 SYNTHETIC_DIR = "data/raw/synthetic"
+# The generator's raw returns (census XML, SSDA903 CSVs, workbooks) and their made-up key.
+SYNTHETIC_RETURNS_DIR = "data/returns/synthetic"
+SYNTHETIC_RETURNS_KEY = "data/returns/synthetic.key"
+SYNTHETIC_RETURNS_TRUTH = "data/returns/synthetic.truth.json"
+SYNTHETIC_RETURNS_SOURCE = "synthetic-returns"
 PANEL_DIR = "data/raw/panel"
 
 
@@ -172,8 +177,41 @@ def synth_settings(config: dict) -> str:
     return json.dumps({k: config[k] for k in keys}, sort_keys=True, separators=(",", ":"))
 
 
+def returns_dir(config: dict) -> str | None:
+    """The folder of raw returns the run imports and pseudonymises, or None when it reads
+    extracts (the `returns` key: null, "synthetic" or a folder)."""
+    returns = config.get("returns")
+    if not returns:
+        return None
+    return SYNTHETIC_RETURNS_DIR if returns == SYNTHETIC else returns.rstrip("/")
+
+
+def synthetic_data(config: dict) -> bool:
+    """Whether the run's data are the generator's, read directly or through its raw returns."""
+    return config.get("returns") == SYNTHETIC or (not config.get("returns")
+                                                    and config["extracts"] == SYNTHETIC)  # fmt: skip
+
+
+def data_source(config: dict) -> str:
+    """The data source as provenance records it: "synthetic", an extract folder, or
+    "returns:" and the folder of returns."""
+    if config.get("returns"):
+        return f"returns:{config['returns'].rstrip('/')}"
+    return SYNTHETIC if config["extracts"] == SYNTHETIC else config["extracts"].rstrip("/")
+
+
+def truth_path(config: dict) -> str | None:
+    """The generator's truth.json on synthetic data, else None."""
+    if not synthetic_data(config):
+        return None
+    return SYNTHETIC_RETURNS_TRUTH if config.get("returns") else f"{SYNTHETIC_DIR}/truth.json"
+
+
 def extract_dir(config: dict) -> str:
-    """The folder the workflow reads extracts from."""
+    """The folder the workflow reads extracts from: the generator's, a folder of extracts,
+    or, for a run from returns, data/raw/<source> where the pseudonymised extracts go."""
+    if config.get("returns"):
+        return f"data/raw/{source_name(config)}"
     return SYNTHETIC_DIR if config["extracts"] == SYNTHETIC else config["extracts"].rstrip("/")
 
 
@@ -182,10 +220,15 @@ MULTISITE = "multisite"
 
 def source_name(config: dict) -> str:
     """The name of the run's extract source, which names its own output trees: "synthetic"
-    for the embedded generator, "multisite" for a run over many sites, else the name of the
-    extract folder (data/raw/doncaster gives "doncaster")."""
+    for the embedded generator, "synthetic-returns" for its raw returns, "multisite" for a run
+    over many sites, else the name of the extract or returns folder (data/raw/doncaster gives
+    "doncaster")."""
     if (config.get("multisite") or {}).get("sites") or (config.get("multisite") or {}).get("panel"):
         return MULTISITE
+    if config.get("returns"):
+        if config["returns"] == SYNTHETIC:
+            return SYNTHETIC_RETURNS_SOURCE
+        return Path(config["returns"].rstrip("/")).name
     if config["extracts"] == SYNTHETIC:
         return SYNTHETIC
     return Path(config["extracts"].rstrip("/")).name

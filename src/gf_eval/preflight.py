@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from gf_eval.config import (CONFIG_SCHEMA, SYNTHETIC, ConfigError, extract_dir, results_dir,
+from gf_eval.config import (CONFIG_SCHEMA, MULTISITE, SYNTHETIC, SYNTHETIC_RETURNS_SOURCE,
+                            ConfigError, data_source, extract_dir, results_dir, returns_dir,
                             source_name)  # fmt: skip
 from gf_eval.extracts import EXTRACTS
 
@@ -108,6 +109,41 @@ def or_exit(check, *args) -> None:
         raise SystemExit(f"gf-eval: {err}") from None
 
 
+def _check_returns(config: dict, root: Path) -> None:
+    """A run from returns: one source at a time, every return present and a key to hand."""
+    from gf_eval.returns import ReturnError, layout
+    from gf_eval.returns.pseudonymise import load_key
+
+    if (config.get("multisite") or {}).get("sites") or (config.get("multisite") or {}).get("panel"):
+        raise ConfigError("returns: a run from returns covers one site; leave out the "
+                          "multi-site config")  # fmt: skip
+    if config["returns"] == SYNTHETIC:
+        return
+    name = source_name(config)
+    if name in (SYNTHETIC, SYNTHETIC_RETURNS_SOURCE, MULTISITE):
+        raise ConfigError(f"returns: a returns folder named {name!r} would share the output "
+                          "trees of the embedded data; rename the folder")  # fmt: skip
+    problems = layout.problems(root / returns_dir(config))
+    if problems:
+        raise ConfigError("no job was started:\n  " + "\n  ".join(problems))
+    try:
+        load_key()
+    except ReturnError as err:
+        raise ConfigError(f"no job was started: {err}") from None
+
+
+def key_id(config: dict) -> str:
+    """A one-way tag of the run's pseudonymisation key, so that a new key reruns the imports:
+    the synthetic returns' key is fixed by the seed."""
+    from gf_eval.returns.pseudonymise import key_id as tag, load_key
+
+    if not config.get("returns"):
+        return ""
+    if config["returns"] == SYNTHETIC:
+        return f"synthetic seed {config['seed']}"
+    return tag(load_key())
+
+
 def check_extracts(config: dict, root: str | Path = ".") -> None:
     """Refuse, before any job starts, a run whose extracts are missing or whose source name
     would mix its outputs with another folder's. The message names the folder and each
@@ -119,6 +155,9 @@ def check_extracts(config: dict, root: str | Path = ".") -> None:
     if sites:
         folders = {info["extracts"]: [EXTRACTS[e].filename for e in SERIES_EXTRACTS]
                    for info in sites.values() if info["settings"] is None}  # fmt: skip
+    elif config.get("returns"):
+        folders = {}
+        _check_returns(config, root)
     elif config["extracts"] == SYNTHETIC:
         folders = {}
     else:
@@ -146,7 +185,7 @@ def check_extracts(config: dict, root: str | Path = ".") -> None:
             earlier = json.loads(recorded.read_text(encoding="utf-8"))["data_source"]
         except (ValueError, KeyError):
             earlier = None
-        current = "synthetic" if config["extracts"] == SYNTHETIC else config["extracts"]
+        current = data_source(config)
         if earlier is not None and earlier.rstrip("/") != current.rstrip("/"):
             raise ConfigError(f"extracts: {results_dir(config)} holds the results of {earlier}, "
                               f"not {current}; rename the folder so that each source keeps "

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from gf_eval.appendix.columns import columns_json, number
+from gf_eval.config import extract_dir, synthetic_data
 from gf_eval.disclosure import TableSpec, check, protect
 from gf_eval.files import atomic_path, write_text
 
@@ -43,10 +44,10 @@ class Table:
 
 def source_note(config: dict) -> str:
     """The data-source line every table and figure carries."""
-    if config["extracts"] == "synthetic":
+    if synthetic_data(config):
         return (f"Source: synthetic data from the gf-eval generator (seed {config['seed']}, "
                 f"scenario {config['synthetic']['scenario'] or 'null'}); not real records.")  # fmt: skip
-    return (f"Source: extracts in {config['extracts']}; file checksums in "
+    return (f"Source: extracts in {extract_dir(config)}; file checksums in "
             "results/validation/.")  # fmt: skip
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from gf_eval import appendix
 from gf_eval.appendix.columns import SYMBOLS, columns_json, describe, intervals, number
-from gf_eval.config import SYNTHETIC, results_dir
+from gf_eval.config import extract_dir, results_dir, synthetic_data
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
 from gf_eval.report.provenance import config_sha256
@@ -365,18 +365,19 @@ def _figure_section(figures: Path, name: str) -> str:
 
 
 def _source(root: Path, config: dict) -> str:
-    if config["extracts"] == SYNTHETIC:
+    if synthetic_data(config):
         syn = config["synthetic"]
-        return (f"<p><b>Data source: synthetic data</b> from the gf-eval generator (seed "
+        route = " through its raw returns, imported and pseudonymised" if config.get("returns") else ""
+        return (f"<p><b>Data source: synthetic data</b> from the gf-eval generator{route} (seed "
                 f"{config['seed']}, scenario {_esc(syn['scenario'] or 'null')}, scale "
                 f"{syn['scale']}); not real records.</p>")  # fmt: skip
     rows = []
     for name, extract in EXTRACTS.items():
-        path = root / config["extracts"] / extract.filename
+        path = root / extract_dir(config) / extract.filename
         digest = sha256(path) if path.is_file() else "missing"
         rows.append(f"<tr><td class='label'>{_esc(extract.filename)}</td>"
                     f"<td class='label'><code>{digest}</code></td></tr>")  # fmt: skip
-    return (f"<p><b>Data source: the extracts in {_esc(config['extracts'])}</b>, with these "
+    return (f"<p><b>Data source: the extracts in {_esc(extract_dir(config))}</b>, with these "
             "sha256 checksums:</p><table><thead><tr><th class='label'>file</th>"
             f"<th class='label'>sha256</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
@@ -424,7 +425,7 @@ def build(root: str | Path, config: dict) -> str:
                      "</section>")  # fmt: skip
     toc = "".join(f'<li><a href="#part-{p}">{_esc(t)}</a></li>' for p, t in PART_TITLES.items())
     truth = ""
-    if config["extracts"] == SYNTHETIC and (models / "truth_check.csv").is_file():
+    if synthetic_data(config) and (models / "truth_check.csv").is_file():
         truth = ("<h3>Estimates against the generator's true effects (working table)</h3>"
                  "<p class='caption'>Each target's primary estimates, of the relative change at "
                  "the data end and of the average relative change over the post-intervention "

@@ -18,8 +18,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from gf_eval.config import (SYNTHETIC, ConfigError, extract_dir, interim_dir, load_configs,
-                            merge_config, results_dir, validate_config)  # fmt: skip
+from gf_eval.config import (ConfigError, data_source, extract_dir, interim_dir, load_configs,
+                            merge_config, results_dir, synthetic_data, truth_path,
+                            validate_config)  # fmt: skip
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
@@ -55,8 +56,8 @@ def raw_inputs(config: dict) -> list[str]:
         return files
     folder = extract_dir(config)
     files = [f"{folder}/{e.filename}" for e in EXTRACTS.values()]
-    if config["extracts"] == SYNTHETIC:
-        files.append(f"{folder}/truth.json")
+    if synthetic_data(config):
+        files.append(truth_path(config))
     return files
 
 
@@ -103,7 +104,7 @@ def provenance(root: str | Path, config: dict, run: dict | None = None) -> dict:
         "packages": _versions(),
         "config": config,
         "config_sha256": config_sha256(config),
-        "data_source": "synthetic" if config["extracts"] == SYNTHETIC else config["extracts"],
+        "data_source": data_source(config),
         "inputs": {path: sha256(root / path) for path in raw_inputs(config)},
         "seeds": {"seed": config["seed"], "used_by": "the synthetic generator (one stream per "
                   "extract family, spawned from the seed) and the casework bootstrap"},

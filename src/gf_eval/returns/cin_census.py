@@ -64,20 +64,16 @@ from pathlib import Path
 import pandas as pd
 from lxml import etree
 
+from gf_eval.extracts import EXTRACTS
 from gf_eval.returns import ReturnError, compose_columns
 from gf_eval.returns.ages import age_in_years
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas" / "cin_census"
 PUBLIC_YEARS = tuple(range(2017, 2025))  # census years with a public XSD in SCHEMA_DIR
 
-COLUMNS = {
-    "cs_children": ["child_id", "family_id", "gender", "ethnicity"],
-    "cs_referrals": ["referral_id", "child_id", "referral_date", "referral_source",
-                     "primary_need", "age_at_referral", "closure_date", "closure_reason"],
-    "cs_assessments": ["assessment_id", "referral_id", "start_date", "authorised_date"],
-    "cs_factors": ["assessment_id", "factor"],
-    "cs_cp_plans": ["plan_id", "referral_id", "start_date", "end_date", "category"],
-}  # fmt: skip
+COLUMNS = {name: list(EXTRACTS[name].columns)
+           for name in ("cs_children", "cs_referrals", "cs_assessments", "cs_factors",
+                        "cs_cp_plans")}  # fmt: skip
 DATES = {"referral_date", "closure_date", "start_date", "authorised_date", "end_date"}
 
 FIRST_LINES = 3  # line numbers quoted per kind of schema error

@@ -89,9 +89,15 @@ def write_census(tables: dict[str, pd.DataFrame], ids, calendar: Calendar,
         raise ValueError("cs_cp_plans: an episode has two plans starting on the same day, which "
                          "the census cannot tell apart")  # fmt: skip
     plans["ordinal"] = plans.groupby("child_id").cumcount() + 1
-    ass_of = {k: g for k, g in ass.groupby("referral_id", sort=False)}
-    plans_of = {k: g.sort_values(["start_date", "plan_id"]) for k, g in
-                plans.groupby("referral_id", sort=False)}  # fmt: skip
+    # Plain records, looked up per child and episode: pandas indexing per row is too slow.
+    ass_of: dict = {}
+    for row in ass.itertuples(index=False):
+        ass_of.setdefault(row.referral_id, []).append(row)
+    plans_of: dict = {}
+    for row in plans.sort_values(["start_date", "plan_id"], kind="stable").itertuples(index=False):
+        plans_of.setdefault(row.referral_id, []).append(row)
+    kid_of = kids[["gender", "ethnicity"]].to_dict("index")
+    who_of = who.to_dict("index")
 
     written = []
     for year in census_years(calendar):
@@ -105,8 +111,11 @@ def write_census(tables: dict[str, pd.DataFrame], ids, calendar: Calendar,
         root = _message(year, end)
         children = _sub(root, "Children")
         in_year = in_year.sort_values(["_la", "referral_date"], kind="stable")
-        for child_id, episodes in in_year.groupby("child_id", sort=False):
-            _child(children, child_id, kids.loc[child_id], who.loc[child_id], episodes, end,
+        episodes_of: dict = {}
+        for ep in in_year.itertuples(index=False):
+            episodes_of.setdefault(ep.child_id, []).append(ep)
+        for child_id, episodes in episodes_of.items():
+            _child(children, child_id, kid_of[child_id], who_of[child_id], episodes, end,
                    ass_of, factors_of, plans_of)  # fmt: skip
         data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
         path = outdir / f"cin_census_{year}.xml"
@@ -173,7 +182,7 @@ def _child(parent, child_id, kid, who, episodes, end, ass_of, factors_of, plans_
     _sub(ident, "GenderCurrent", kid["gender"])
     traits = _sub(child, "ChildCharacteristics")
     _sub(traits, "Ethnicity", kid["ethnicity"])
-    for ep in episodes.itertuples(index=False):
+    for ep in episodes:
         cin = _sub(child, "CINdetails")
         _sub(cin, "CINreferralDate", _day(ep.referral_date))
         _sub(cin, "ReferralSource", ep.referral_source)
@@ -183,9 +192,8 @@ def _child(parent, child_id, kid, who, episodes, end, ass_of, factors_of, plans_
         if closed:
             _sub(cin, "CINclosureDate", _day(ep.closure_date))
             _sub(cin, "ReasonForClosure", ep.closure_reason)
-        a = ass_of.get(ep.referral_id)
-        if a is not None:
-            for row in a[a["start_date"] <= end].itertuples(index=False):
+        for row in ass_of.get(ep.referral_id, ()):
+            if row.start_date <= end:
                 el = _sub(cin, "Assessments")
                 _sub(el, "AssessmentActualStartDate", _day(row.start_date))
                 done = pd.notna(row.authorised_date) and row.authorised_date <= end
@@ -197,9 +205,8 @@ def _child(parent, child_id, kid, who, episodes, end, ass_of, factors_of, plans_
                         for code in found:
                             _sub(box, "AssessmentFactors", code)
         _sub(cin, "ReferralNFA", "true" if closed and ep.closure_reason == "RC8" else "false")
-        p = plans_of.get(ep.referral_id)
-        if p is not None:
-            for row in p[p["start_date"] <= end].itertuples(index=False):
+        for row in plans_of.get(ep.referral_id, ()):
+            if row.start_date <= end:
                 el = _sub(cin, "ChildProtectionPlans")
                 _sub(el, "CPPstartDate", _day(row.start_date))
                 if pd.notna(row.end_date) and row.end_date <= end:
