@@ -190,3 +190,22 @@ def test_pseudonymised_returns_carry_no_identifier_and_repeat_byte_for_byte(smal
     assert key not in text
     for child in tables["cs_children"]["child_id"][:50]:
         assert child not in text  # the generator's own keys are not carried over either
+
+
+def test_every_key_column_of_the_contract_has_a_kind():
+    from gf_eval.returns.pseudonymise import KEY_COLUMNS
+
+    for name, extract in EXTRACTS.items():
+        assert set(KEY_COLUMNS[name]) == set(extract.keys), name
+
+
+def test_import_counts_a_return_and_names_a_bad_one(small_returns, tmp_path, capsys):
+    root, tables = small_returns
+    assert main(["import", "marac", "--returns", str(root / "returns")]) == 0
+    assert f"marac: {len(tables['marac_cases'])} rows for marac_cases" in capsys.readouterr().err
+    broken = tmp_path / "returns" / "cin_census"
+    broken.mkdir(parents=True)
+    (broken / "cin_2017.xml").write_text("<Message><Header>")
+    assert main(["import", "cin_census", "--returns", str(tmp_path / "returns")]) == 2
+    err = capsys.readouterr().err
+    assert "cin_2017.xml" in err and "not well-formed XML" in err

@@ -92,7 +92,8 @@ def test_the_returns_route_publishes_the_csv_routes_tables(both_routes):
     returns = project / "data" / "returns" / "synthetic"
     assert len(list((returns / "cin_census").glob("*.xml"))) == 6
     assert list((returns / "marac").glob("*.xlsx")) and list((returns / "ssda903").glob("*.csv"))
-    sums = subprocess.run(["sha256sum", "-c", "MANIFEST.sha256"], cwd=b, capture_output=True)
+    sums = subprocess.run(["sha256sum", "-c", str(b / "MANIFEST.sha256")], cwd=project,
+                          capture_output=True)  # fmt: skip
     assert sums.returncode == 0
 
 

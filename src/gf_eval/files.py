@@ -53,3 +53,20 @@ def tree_sha256(root: str | Path, pattern: str = "*.py") -> str:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
+
+
+class NotUTF8(ValueError):
+    """Bytes that are not UTF-8 text; says where the first bad byte is, never what it is."""
+
+    def __init__(self, offset: int, line: int):
+        self.offset, self.line = offset, line
+        super().__init__(f"not UTF-8 text: the first bad byte is at byte offset {offset} "
+                         f"(line {line})")  # fmt: skip
+
+
+def utf8_text(data: bytes) -> str:
+    """`data` decoded as UTF-8, a byte-order mark dropped (Excel's "CSV UTF-8"); NotUTF8 if not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise NotUTF8(err.start, data[: err.start].count(b"\n") + 1) from None

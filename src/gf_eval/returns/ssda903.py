@@ -49,6 +49,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gf_eval.files import NotUTF8, utf8_text
 from gf_eval.returns import ReturnError
 
 log = logging.getLogger(__name__)
@@ -136,13 +137,9 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     except OSError as err:
         raise ReturnError(f"{path}: cannot be read ({err.strerror})") from None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise ReturnError(
-            f"{path}: not UTF-8 text: the first bad byte is at byte offset {err.start} "
-            f"(line {line}); save the file as CSV UTF-8"
-        ) from None
+        text = utf8_text(data)
+    except NotUTF8 as err:
+        raise ReturnError(f"{path}: {err}; save the file as CSV UTF-8") from None
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as err:

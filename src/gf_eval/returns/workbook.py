@@ -46,6 +46,7 @@ from xml.etree import ElementTree
 
 import pandas as pd
 
+from gf_eval.files import NotUTF8, utf8_text
 from gf_eval.returns import ReturnError, compose_columns
 from gf_eval.returns.ages import age_band, age_in_years
 from gf_eval.returns.mapping import DATE, NUMBER, TEXT, Mapping, Rule, load_mapping, normalise
@@ -157,10 +158,9 @@ def _merged_ranges(ws) -> list[tuple[int, int, int, int]]:
 def _load_csv(path: Path) -> _Grid:
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReturnError(f"file {path}: not UTF-8 text (first bad byte at offset {exc.start}): "
-                          "save it as CSV UTF-8") from None  # fmt: skip
+        text = utf8_text(data)
+    except NotUTF8 as exc:
+        raise ReturnError(f"file {path}: {exc}: save it as CSV UTF-8") from None
     try:
         rows = [list(r) for r in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from gf_eval.files import NotUTF8, utf8_text
 from gf_eval.validation.quoting import library_message
 
 DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -41,12 +42,11 @@ def read_csv_text(path: str | Path) -> pd.DataFrame:
     if BLANK.match(raw, len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0):
         raise ExtractError(f"{path}: file is empty (expected a header row and data rows)")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
+        text = utf8_text(raw)
+    except NotUTF8 as err:
         raise ExtractError(
-            f"{path}: not UTF-8 text: byte offset {err.start} (line {line}) is not valid UTF-8; "
-            "save the extract as UTF-8 CSV"
+            f"{path}: not UTF-8 text: byte offset {err.offset} (line {err.line}) is not valid "
+            "UTF-8; save the extract as UTF-8 CSV"
         ) from None
     header = _first_line(text)
     if "," not in header:
