@@ -109,10 +109,17 @@ MULTISITE_OUTPUTS = [
 ]
 SITE_TABLES = ("targets", "target_prepost", "target_sensitivity")
 TREATED = [s for s, info in MULTISITE.items() if info["intervention_start"]]
-# Each treated site's own tables and figures, and the forest plots across sites.
+# Each treated site's own tables and figures (targets and Appendices 5 to 8), and the forest
+# plots across sites.
 SITE_FILES = [
-    *[f"{t}.{ext}" for t in SITE_TABLES for ext in ("csv", "json")],
-    *[f"{f}.{ext}" for f in TARGET_FIGURES for ext in ("png", "svg", "json")],
+    *[f"tables/{t}.{ext}" for t in SITE_TABLES for ext in ("csv", "json")],
+    *[f"figures/{f}.{ext}" for f in TARGET_FIGURES for ext in ("png", "svg", "json")],
+    *[
+        f"{kind}/{f}"
+        for part in appendix.SITE_PARTS
+        for kind in ("tables", "figures")
+        for f in appendix.outputs(part)[kind]
+    ],
 ]
 FOREST_FILES = expand(
     "{dir}/figures/{figure}.{ext}",

@@ -93,23 +93,28 @@ rule multisite_figures:
         " --settings {input.settings} --log {log}"
 
 
-# Each treated site's own results: its targets table, pre/post and sensitivity analyses and a
-# figure per target, all under disclosure control.
-rule site_targets:
+# Each treated site's whole evaluation: its nine extracts validated and derived, its targets
+# tables and figures, and Appendices 5 to 8, all under disclosure control.
+rule site_evaluation:
     input:
+        raw=lambda wc: [
+            f"{MULTISITE[wc.site]['extracts']}/{e.filename}" for e in EXTRACTS.values()
+        ],
         series=f"{INTERIM}/sites/{{site}}.parquet",
         settings=settings("config"),
     output:
         expand("{dir}/sites/{{site}}/{file}", dir=RESULTS, file=SITE_FILES),
     log:
-        f"{LOGS}/site_targets/{{site}}.log",
+        f"{LOGS}/site_evaluation/{{site}}.log",
     conda:
         "../environment.yml"
     params:
         code=CODE,
-        out=lambda wc, output: os.path.dirname(output[0]),
+        interim=lambda wc: f"{INTERIM}/sites/{wc.site}",
+        out=lambda wc, output: os.path.dirname(os.path.dirname(output[0])),
     message:
-        "Writing treated site {wildcards.site}'s targets"
+        "Evaluating treated site {wildcards.site}: targets and Appendices 5 to 8"
     shell:
-        "gf-eval site-targets {wildcards.site} --series {input.series} --out {params.out}"
-        " --settings {input.settings} --log {log}"
+        "gf-eval site-evaluation {wildcards.site} --series {input.series}"
+        " --interim {params.interim} --out {params.out} --settings {input.settings}"
+        " --log {log}"

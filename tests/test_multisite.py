@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import copy_project, snakemake
+from gf_eval.appendix import SITE_PARTS, outputs
 from gf_eval.appendix.publish import read_published
 from gf_eval.disclosure import check
 from gf_eval import synth
@@ -118,15 +119,26 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
     for site in ("la001", "la002"):
         for name in ("targets", "target_prepost", "target_sensitivity"):
             frame, spec, meta = read_published(
-                project / "results" / "multisite" / "sites" / site / f"{name}.csv")
+                project / "results" / "multisite" / "sites" / site / "tables" / f"{name}.csv")
             assert check(frame, spec) == [] and "synthetic" in meta["source"]
         assert list(frame["target"].unique()) == ["repeat_marac", "dva_rereferrals", "cin_dva"]
+        # and its whole evaluation: every table of Appendices 5 to 8, under disclosure control
+        for part in SITE_PARTS:
+            for name in outputs(part)["tables"]:
+                if name.endswith(".csv"):
+                    frame, spec, meta = read_published(
+                        project / "results" / "multisite" / "sites" / site / "tables" / name)
+                    assert check(frame, spec) == [], (site, name)
+                    assert "synthetic" in meta["source"]
+            for name in outputs(part)["figures"]:
+                assert (project / "results" / "multisite" / "sites" / site / "figures"
+                        / name).is_file()  # fmt: skip
         # and a figure per target that names the site and draws no Doncaster funding line
         for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
             for ext in ("png", "svg"):
-                assert (project / "results" / "multisite" / "sites" / site
+                assert (project / "results" / "multisite" / "sites" / site / "figures"
                         / f"target_{target}.{ext}").stat().st_size > 10_000  # fmt: skip
-            meta = json.loads((project / "results" / "multisite" / "sites" / site
+            meta = json.loads((project / "results" / "multisite" / "sites" / site / "figures"
                                / f"target_{target}.json").read_text())  # fmt: skip
             assert f"the programme at {site}" in meta["caption"]
             assert "funding" not in meta["caption"] and "synthetic" in meta["source"]
@@ -153,6 +165,7 @@ def _check_multisite_audit_trail(project, sites):
     prov = json.loads((project / "results" / "multisite" / "provenance.json").read_text())
     expected = {f"data/raw/panel/{s}/{name}" for s in sites
                 for name in ("marac_cases.csv", "cs_referrals.csv", "truth.json")}  # fmt: skip
+    expected |= {"data/raw/panel/la001/casework.csv", "data/raw/panel/la001/survey.csv"}
     assert expected <= set(prov["inputs"])
     for rel, digest in prov["inputs"].items():
         assert hashlib.sha256((project / rel).read_bytes()).hexdigest() == digest
@@ -165,7 +178,8 @@ def _check_multisite_audit_trail(project, sites):
     assert check.returncode == 0, check.stdout + check.stderr
     manifest = (project / "results" / "multisite" / "MANIFEST.sha256").read_text()
     assert "results/multisite/pooled.csv" in manifest
-    assert "results/multisite/sites/la001/target_cin_dva.png" in manifest
+    assert "results/multisite/sites/la001/figures/target_cin_dva.png" in manifest
+    assert "results/multisite/sites/la001/tables/a7_outcomes.csv" in manifest
     both = _audit(project, "config/config.yaml", "config/small.yaml")
     assert both.returncode == 0, both.stderr
     recorded = _audit(project)  # the config files the run recorded
@@ -209,7 +223,8 @@ def _check_multisite_report(project, pooled, treated):
     """One self-contained report: pooled estimates as in pooled.csv, a forest plot per target,
     a section per treated site with its tables and figures, and no comparison site's section."""
     report = (project / "results" / "multisite" / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 3 + 3 * len(treated)
+    per_site = 3 + sum(f.endswith(".png") for part in SITE_PARTS for f in outputs(part)["figures"])
+    assert report.count("data:image/png;base64,") == 3 + per_site * len(treated)
     for site in treated:
         assert f'<section id="site-{site}">' in report
     assert 'id="site-la003"' not in report and "synthetic national panel" in report

@@ -320,27 +320,49 @@ def _site(args: argparse.Namespace) -> int:
     return 0
 
 
-def _site_targets(args: argparse.Namespace) -> int:
+def _site_evaluation(args: argparse.Namespace) -> int:
+    """A treated site's whole evaluation: its nine extracts validated, its derived tables, its
+    targets (from the series of the multi-site run) and Appendices 5 to 8, all published under
+    disclosure control into one folder."""
     import pandas as pd
 
+    from gf_eval import appendix, derive, validation
     from gf_eval.analysis import targets
     from gf_eval.analysis.multisite import site_config
     from gf_eval.appendix import targets_tables
     from gf_eval.appendix.publish import source_note, write_figure, write_tables
+    from gf_eval.config import Calendar
     from gf_eval.derive.site import multisite_sites
+    from gf_eval.extracts import EXTRACTS
 
     config = _config(args)
-    start = multisite_sites(config)[args.site]["intervention_start"]
-    if not start:
+    site = multisite_sites(config)[args.site]
+    if not site["intervention_start"]:
         raise ValueError(f"site {args.site} is a comparison site: it has no programme to assess")
-    config = site_config(config, start)
+    config = site_config(config, site["intervention_start"])
+    raw, interim, out = Path(site["extracts"]), Path(args.interim), Path(args.out)
+    paths = []
+    for name, extract in EXTRACTS.items():
+        parents = {p: interim / f"{p}.parquet" for p in extract.parents}
+        try:
+            validation.run(name, raw / extract.filename, interim / f"{name}.parquet",
+                           out / "validation" / f"{name}.json", parents,
+                           Calendar.from_config(config))  # fmt: skip
+        except validation.ValidationFailed as err:
+            log.error("site %s: %s", args.site, err)
+            return 1
+        paths.append(interim / f"{name}.parquet")
+    paths += derive.run(interim, interim / "derived", config)
     series = pd.read_parquet(args.series)
     fits = targets.run(series, config)
     tables = [targets_tables.targets_table(fits, config), targets_tables.prepost_table(fits, config),
               targets_tables.sensitivity_table(fits)]  # fmt: skip
-    paths = write_tables(tables, args.out, config)
+    paths += write_tables(tables, out / "tables", config)
     for figure in targets_tables.figures(series, fits, config, site=args.site):
-        paths += write_figure(figure, args.out, source_note(config))
+        paths += write_figure(figure, out / "figures", source_note(config))
+    for part in appendix.SITE_PARTS:
+        paths += appendix.write(part, interim / "derived", interim, None, out / "tables",
+                                out / "figures", config)  # fmt: skip
     _wrote(paths, f"site {args.site}: ")
     return 0
 
@@ -575,12 +597,15 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(p)
     p.set_defaults(func=_site)
 
-    p = sub.add_parser("site-targets", help="one treated site's own targets tables")
+    p = sub.add_parser("site-evaluation", help="one treated site's whole evaluation: its "
+                       "targets and Appendices 5 to 8")
     p.add_argument("site", help="a treated site's name in the config's multisite section")
     p.add_argument("--series", required=True, help="the site's monthly series parquet")
+    p.add_argument("--interim", required=True, help="folder for the site's typed and derived "
+                   "tables")
     p.add_argument("--out", required=True, help="folder for the site's published tables")
     _config_options(p)
-    p.set_defaults(func=_site_targets)
+    p.set_defaults(func=_site_evaluation)
 
     p = sub.add_parser("multisite", help="single-site, controlled and pooled models of all sites")
     p.add_argument("--series", default="data/interim/multisite/sites", help="folder of <site>.parquet")

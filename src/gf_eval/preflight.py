@@ -153,7 +153,9 @@ def check_extracts(config: dict, root: str | Path = ".") -> None:
     root = Path(root)
     sites = multisite_sites(config)
     if sites:
-        folders = {info["extracts"]: [EXTRACTS[e].filename for e in SERIES_EXTRACTS]
+        # A treated site gets the whole evaluation, so all nine; a comparison site its series'.
+        folders = {info["extracts"]: [EXTRACTS[e].filename for e in
+                                      (EXTRACTS if info["intervention_start"] else SERIES_EXTRACTS)]
                    for info in sites.values() if info["settings"] is None}  # fmt: skip
     elif config.get("returns"):
         folders = {}

@@ -15,6 +15,8 @@ import pandas as pd
 from gf_eval.derive import INPUTS
 
 PARTS = ("targets", "5", "6", "7", "8")
+# The parts each treated site of a multi-site run gets, beside its targets.
+SITE_PARTS = ("5", "6", "7", "8")
 # The typed extracts parts 7 and 8 read.
 PART_EXTRACTS = {"7": ("casework",), "8": ("survey",)}
 MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions", "power")
@@ -45,9 +47,11 @@ def outputs(part: str) -> dict[str, list[str]]:
     }
 
 
-def build(part: str, derived: str | Path, interim: str | Path, models: str | Path, config: dict):
+def build_part(part: str, derived: str | Path, interim: str | Path, models: str | Path,
+               config: dict):  # fmt: skip
     """(tables, figures) of one part, read from the workflow's folders."""
-    derived, interim, models = Path(derived), Path(interim), Path(models)
+    derived, interim = Path(derived), Path(interim)
+    models = None if models is None else Path(models)
     m = _module(part)
     if part == "targets":
         series = pd.read_parquet(derived / "monthly_series.parquet")
@@ -68,7 +72,7 @@ def write(part: str, derived, interim, models, tables_dir, figures_dir, config: 
     """Build one part and write its tables and figures; return the paths written."""
     from gf_eval.appendix.publish import source_note, write_figure, write_tables
 
-    tables, figures = build(part, derived, interim, models, config)
+    tables, figures = build_part(part, derived, interim, models, config)
     m = _module(part)
     names = ([t.name for t in tables], [f.name for f in figures])
     if names != (list(m.TABLES), list(m.FIGURES)):

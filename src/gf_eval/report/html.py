@@ -535,9 +535,14 @@ def build_multisite(root: str | Path, config: dict) -> str:
     per_site = []
     for site in treated:
         folder = out / "sites" / site
-        body = "".join(_table_section(folder, n) for n in
+        body = "".join(_table_section(folder / "tables", n) for n in
                        ("targets", "target_prepost", "target_sensitivity"))  # fmt: skip
-        body += "".join(_figure_section(folder, n) for n in TARGET_FIGURES)
+        body += "".join(_figure_section(folder / "figures", n) for n in TARGET_FIGURES)
+        for part in appendix.SITE_PARTS:
+            module = appendix._module(part)
+            body += (f"<h3>{_esc(PART_TITLES[part])}</h3>"
+                     + "".join(_table_section(folder / "tables", n) for n in module.TABLES)
+                     + "".join(_figure_section(folder / "figures", n) for n in module.FIGURES))
         per_site.append(f'<section id="site-{_esc(site)}"><h2>{_esc(site)} (programme from '
                         f"{_esc(sites[site]['intervention_start'])})</h2>{body}</section>")
     toc = "".join(f'<li><a href="#site-{_esc(s)}">{_esc(s)}</a></li>' for s in treated)

@@ -50,7 +50,9 @@ def raw_inputs(config: dict) -> list[str]:
     if sites:
         files = []
         for info in sites.values():
-            files += [f"{info['extracts']}/{EXTRACTS[e].filename}" for e in SERIES_EXTRACTS]
+            # a treated site's whole evaluation reads all nine extracts
+            names = EXTRACTS if info["intervention_start"] else SERIES_EXTRACTS
+            files += [f"{info['extracts']}/{EXTRACTS[e].filename}" for e in names]
             if info["settings"] is not None:  # a synthetic panel site
                 files.append(f"{info['extracts']}/truth.json")
         return files
