@@ -65,7 +65,8 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     if shock:
         t_shock = cal.month_index(pd.Timestamp(shock["start"]))
         paths = {k: WithShock(e, Effect(shock["level_change"], 0.0), t_shock) for k, e in its.items()}
-    noisy = partial(target_noise, syn.get("target_noise"))
+    noisy = partial(target_noise, {**(syn.get("target_noise") or {}),
+                                   "bend": syn.get("trend_bend")})  # fmt: skip
     marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0],
                                         noisy(REPEAT_SHARE))  # fmt: skip
     social, events, social_truth = simulate_social_care(
@@ -104,10 +105,11 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
 def target_noise(setting: dict | None, rate: Rate) -> Rate:
     """A target's latent share with the config's `synthetic.target_noise`: its AR(1)
     coefficient `rho` and marginal SD `sd` on the log scale, each keeping the built-in value
-    when absent or null."""
+    when absent or null; and `bend`, the site's `synthetic.trend_bend`."""
     setting = setting or {}
     return replace(rate, ar_rho=rate.ar_rho if setting.get("rho") is None else setting["rho"],
-                   ar_sd=rate.ar_sd if setting.get("sd") is None else setting["sd"])  # fmt: skip
+                   ar_sd=rate.ar_sd if setting.get("sd") is None else setting["sd"],
+                   bend=float(setting.get("bend") or 0.0))  # fmt: skip
 
 
 def _target_truth(cal: Calendar, its: dict[str, Effect]) -> dict:

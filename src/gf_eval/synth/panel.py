@@ -32,6 +32,7 @@ def panel_sites(config: dict) -> dict[str, dict]:
     population = np.exp(rng.normal(np.log(POPULATION_MEDIAN), POPULATION_LOG_SD, n))
     population = np.clip(np.round(population, -3), *POPULATION_RANGE).astype(int)
     seeds = np.random.SeedSequence(config["seed"]).spawn(n)
+    bends = _comparison_bends(panel.get("comparison_trends"), population, treated, config["seed"])
     first = pd.Timestamp(panel["first_start"])
     out = {}
     for i, site in enumerate(site_names(n)):
@@ -45,6 +46,8 @@ def panel_sites(config: dict) -> dict[str, dict]:
         synthetic["scale"] = round(size * float(population[i]) / POPULATION_MEDIAN, 4)
         if panel.get("shock"):
             synthetic["shock"] = dict(panel["shock"])
+        if bends[i]:
+            synthetic["trend_bend"] = round(float(bends[i]), 6)
         out[site] = {
             "intervention_start": None if start is None else start.strftime("%Y-%m-%d"),
             "population": int(population[i]),
@@ -52,3 +55,20 @@ def panel_sites(config: dict) -> dict[str, dict]:
                          "synthetic": synthetic},  # fmt: skip
         }
     return out
+
+
+def _comparison_bends(setting: dict | None, population: np.ndarray, treated: int,
+                      seed: int) -> np.ndarray:  # fmt: skip
+    """Each site's trend bend: 0 for treated sites; for comparison sites, with the panel's
+    `comparison_trends`, correlated with size, so that a comparison pooled by summing counts
+    (weighted towards the big sites) bends away from the treated sites' trend."""
+    bends = np.zeros(len(population))
+    if not setting or not setting["sd"]:
+        return bends
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
+    log_pop = np.log(population)
+    z = (log_pop - log_pop.mean()) / log_pop.std()
+    rho = float(setting["size_correlation"])
+    e = rng.normal(size=len(population))
+    bends[treated:] = float(setting["sd"]) * (rho * z + np.sqrt(1 - rho**2) * e)[treated:]
+    return bends

@@ -44,7 +44,8 @@ class WithShock:
 
 @dataclass(frozen=True)
 class Rate:
-    """A monthly log-rate: base value, trend per month, one seasonal harmonic, AR(1) noise."""
+    """A monthly log-rate: base value, trend per month, one seasonal harmonic, AR(1) noise, and
+    an optional bend: `bend` * (years from the data start)^2, a trend that itself changes."""
 
     base: float
     trend: float = 0.0
@@ -52,11 +53,13 @@ class Rate:
     peak_month: int = 7
     ar_rho: float = 0.0
     ar_sd: float = 0.0
+    bend: float = 0.0
 
     def expected_log(self, months: pd.PeriodIndex, t: np.ndarray) -> np.ndarray:
         """The noise-free log-rate, before any intervention effect."""
         phase = 2 * np.pi * (np.asarray(months.month) - self.peak_month) / 12
-        return np.log(self.base) + self.trend * t + self.season_amplitude * np.cos(phase)
+        return (np.log(self.base) + self.trend * t + self.bend * (np.asarray(t) / 12) ** 2
+                + self.season_amplitude * np.cos(phase))  # fmt: skip
 
     def draw_log(
         self, months: pd.PeriodIndex, t: np.ndarray, rng: np.random.Generator
