@@ -47,7 +47,8 @@ Placebos whose pre-period fit is poor can be left out (`max_pre_rmspe=k`: pre-RM
 times the treated's), J then counting only those kept. NB Abadie et al. (2010) stated their
 cut-offs 20, 5 and 2 on the *MSPE* (squared) scale; on the RMSPE scale used here they are
 k = sqrt(20) = 4.47, sqrt(5) = 2.24 and sqrt(2) = 1.41. With J placebos the smallest attainable
-p-value is 1 / (1 + J).
+p-value is 1 / (1 + J). A perfect pre-fit (pre-RMSPE 0) has an infinite ratio (NaN, and a NaN
+p-value, if the post gap is 0 too); ties count against the treated unit.
 
 The interval for the effect inverts the placebo distribution under a constant additive effect:
 if the treated's estimate is tau + e, e distributed as the placebos' effects (the placebo
@@ -215,7 +216,7 @@ def _numeric(values, name: str, ndim: int) -> np.ndarray:
         out = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must contain only numbers") from None
-    if out.dtype == bool or np.asarray(values).dtype == bool:
+    if np.asarray(values).dtype == bool:
         raise ValueError(f"{name} must contain numbers, not booleans")
     if out.ndim != ndim:
         shape = "(T,) one value per period" if ndim == 1 else "(T, J) one column per donor"
@@ -321,10 +322,6 @@ class SyntheticControl:
         self.pre = _pre_mask(pre, T)
         self.donor_names = _names(donor_names, J, "donor_names", default_names)
         self.index = _names(index, T, "index", default_index)
-        if self.donor_names.has_duplicates:
-            raise ValueError("the donor names are repeated")
-        if self.index.has_duplicates:
-            raise ValueError("the period labels are repeated")
 
     @property
     def n_periods(self) -> int:
