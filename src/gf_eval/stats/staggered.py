@@ -65,6 +65,11 @@ def _alpha(alpha) -> float:
     return float(alpha)
 
 
+def _label(value) -> str:
+    """A unit label for a message: quoted if a string, else as printed (no numpy repr)."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _fmt_p(p: float) -> str:
     return "" if math.isnan(p) else "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
@@ -396,7 +401,7 @@ class StaggeredDiD:
         dup = df.duplicated([self.unit, self.time])
         if dup.any():
             r = df[dup].iloc[0]
-            raise StaggeredInputError(f"repeated (unit, time) rows, e.g. unit {r[self.unit]!r} in "
+            raise StaggeredInputError(f"repeated (unit, time) rows, e.g. unit {_label(r[self.unit])} in "
                                       f"period {r[self.time]}: one row per unit and period")  # fmt: skip
         y = pd.to_numeric(df[self.outcome], errors="coerce")
         if (y.isna() & df[self.outcome].notna()).any():
@@ -420,7 +425,7 @@ class StaggeredDiD:
         changes = df.groupby(self.unit, sort=False)[self.group].nunique()
         if (changes > 1).any():
             u = changes.index[changes > 1][0]
-            raise StaggeredInputError(f"unit {u!r} has more than one start date in {self.group!r}"
+            raise StaggeredInputError(f"unit {_label(u)} has more than one start date in {self.group!r}"
                                       ": a unit's group (first treated period) must not "
                                       "change")  # fmt: skip
 
