@@ -20,6 +20,7 @@ from gf_eval.returns import layout as return_layout
 from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
 from gf_eval.analysis import MODEL_FILES
+from gf_eval.analysis.multisite import OUTPUTS as MULTISITE_FILES
 from gf_eval import appendix, preflight
 from gf_eval.appendix import multisite_figures
 from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
@@ -105,7 +106,7 @@ MULTISITE = multisite_sites(config)
 PANEL = bool(MULTISITE) and not config["multisite"].get("sites")
 MULTISITE_OUTPUTS = [
     f"{RESULTS}/{name}.csv"
-    for name in ("site_estimates", "pooled", *(["truth_check"] if PANEL else []))
+    for name in (*MULTISITE_FILES, *(["truth_check"] if PANEL else []))
 ]
 SITE_TABLES = ("targets", "target_prepost", "target_sensitivity")
 TREATED = [s for s, info in MULTISITE.items() if info["intervention_start"]]

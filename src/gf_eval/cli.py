@@ -386,10 +386,12 @@ def _multisite_figures(args: argparse.Namespace) -> int:
     from gf_eval.appendix.publish import source_note, write_figure
 
     config = _config(args)
-    estimates = pd.read_csv(Path(args.models) / "site_estimates.csv")
-    pooled = pd.read_csv(Path(args.models) / "pooled.csv")
+    models = {name: pd.read_csv(Path(args.models) / f"{name}.csv")
+              for name in ("site_estimates", "pooled", "methods", "event_study", "sc_paths")}
     paths = []
-    for figure in multisite_figures.figures(estimates, pooled, config):
+    for figure in multisite_figures.figures(models["site_estimates"], models["pooled"], config,
+                                            models["methods"], models["event_study"],
+                                            models["sc_paths"]):  # fmt: skip
         paths += write_figure(figure, args.out, source_note(config))
     _wrote(paths)
     return 0

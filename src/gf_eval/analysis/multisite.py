@@ -110,7 +110,8 @@ def run(series: dict[str, pd.DataFrame], sites: dict[str, str | None], config: d
         pooled.append({"target": target, "model": model, "sites": meta.k,
                        "relative_change": rc.estimate, "ci_low": rc.ci_low,
                        "ci_high": rc.ci_high, "pi_low": rc.pi_low, "pi_high": rc.pi_high,
-                       "tau2": meta.tau2, "i2": meta.i2, "q": meta.q, "q_p": meta.q_p})  # fmt: skip
+                       "tau2": meta.tau2, "i2": meta.i2, "q": meta.q, "q_p": meta.q_p,
+                       "p": meta.p_value})  # fmt: skip
     return {"estimates": estimates, "pooled": pd.DataFrame(pooled)}
 
 
@@ -125,15 +126,23 @@ def panel_truth(config: dict) -> dict[str, float]:
             for t in targets.TARGETS}  # fmt: skip
 
 
+# The files `write` gives, each a CSV: the ITS models', then the other designs'.
+OUTPUTS = ("site_estimates", "pooled", "methods", "synthetic_control", "sc_paths",
+           "event_study", "att_gt", "placebo_dates")  # fmt: skip
+
+
 def write(series_dir, sites: dict[str, str | None], out, config: dict, synthetic: bool) -> list:
-    """Fit every site and pool; write site_estimates.csv, pooled.csv and, for a synthetic
-    panel, truth_check.csv to `out`."""
+    """Fit every site and pool, then every other design (`gf_eval.analysis.designs`); write
+    OUTPUTS and, for a synthetic panel, truth_check.csv to `out`."""
     from pathlib import Path
 
+    from gf_eval.analysis import designs
     from gf_eval.files import atomic_path
 
     series = {s: pd.read_parquet(Path(series_dir) / f"{s}.parquet") for s in sites}
     result = run(series, sites, config)
+    result.update(designs.compare(series, sites, config, result["estimates"], result["pooled"],
+                                  panel_truth(config) if synthetic else None))  # fmt: skip
     if synthetic:
         truth = panel_truth(config)
         pooled = result["pooled"]
@@ -143,11 +152,12 @@ def write(series_dir, sites: dict[str, str | None], out, config: dict, synthetic
             & (d["true_relative_change"] <= d["ci_high"]))[
             ["target", "model", "true_relative_change", "relative_change", "ci_low", "ci_high",
              "covered"]]  # fmt: skip
+    result["site_estimates"] = result.pop("estimates")
     written = []
-    for name in ("estimates", "pooled", "truth_check"):
+    for name in (*OUTPUTS, "truth_check"):
         if name not in result:
             continue
-        path = Path(out) / f"{'site_estimates' if name == 'estimates' else name}.csv"
+        path = Path(out) / f"{name}.csv"
         with atomic_path(path) as tmp:
             result[name].to_csv(tmp, index=False, lineterminator="\n", float_format="%.10g")
         written.append(path)

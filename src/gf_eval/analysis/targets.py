@@ -82,9 +82,10 @@ def plan(config: dict) -> list[Analysis]:
     ]
 
 
-def model_frame(series: pd.DataFrame, target: str, analysis: Analysis, config: dict) -> pd.DataFrame:
+def model_frame(series: pd.DataFrame, target: str, analysis: Analysis, config: dict,
+                keep_empty: bool = False) -> pd.DataFrame:  # fmt: skip
     """The months a model of `target` uses, with columns y (count), n (denominator), t,
-    calendar_month and log_rate."""
+    calendar_month and log_rate; months with no denominator too if `keep_empty`."""
     spec = config["analysis"]["series"][target]
     for key in ("outcome", "offset"):
         if spec[key] not in series.columns:
@@ -104,7 +105,8 @@ def model_frame(series: pd.DataFrame, target: str, analysis: Analysis, config: d
     out = pd.DataFrame({"month": df["month"], "t": df["t"].astype(float),
                         "calendar_month": df["calendar_month"].astype(float),
                         "y": y.to_numpy(), "n": n.to_numpy()})  # fmt: skip
-    out = out[out["n"] > 0].reset_index(drop=True)
+    if not keep_empty:
+        out = out[out["n"] > 0].reset_index(drop=True)
     # Half a count keeps the log defined in an empty month (gaussian sensitivity only).
     out["log_rate"] = np.log(np.maximum(out["y"], 0.5) / out["n"])
     return out

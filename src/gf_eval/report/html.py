@@ -527,7 +527,11 @@ def build_multisite(root: str | Path, config: dict) -> str:
     sites = multisite_sites(config)
     horizon = config["multisite"]["horizon_months"]
     treated = [s for s, info in sites.items() if info["intervention_start"]]
-    forests = "".join(_figure_section(out / "figures", n) for n in multisite_figures.FIGURES)
+    def figs(kind: str) -> str:
+        return "".join(_figure_section(out / "figures", n) for n in multisite_figures.FIGURES
+                       if n.startswith(f"{kind}_"))  # fmt: skip
+
+    forests = figs("forest")
     truth = ""
     if (out / "truth_check.csv").is_file():
         truth = ("<h3>Pooled estimates against the panel's true effects</h3>"
@@ -553,10 +557,24 @@ def build_multisite(root: str | Path, config: dict) -> str:
 <h1>Multi-site evaluation: controlled comparisons across local authorities</h1>
 {_sites_source(config, sites)}
 {_checksums_and_legend(config)}
-<ol><li><a href="#pooled">Pooled estimates across the treated sites</a></li>
+<ol><li><a href="#designs">The designs side by side</a></li>
+<li><a href="#pooled">Pooled estimates across the treated sites (ITS)</a></li>
+<li><a href="#synthetic-control">Synthetic control</a></li>
+<li><a href="#staggered">Staggered difference-in-differences</a></li>
 <li><a href="#sites">Every treated site's estimates</a></li>{toc}
 <li><a href="#checks">Validation of every site</a></li></ol>
-<h2 id="pooled">Pooled estimates across the treated sites</h2>
+<h2 id="designs">The designs side by side</h2>
+<p class="caption">Per target, each design's estimate of the treated sites' relative change: the
+single-site and controlled ITS pooled by random-effects meta-analysis (change at month
+{horizon}), the synthetic control and its augmented (ridge) form averaged over the treated sites,
+and the staggered DiD (both over the five months up to month {horizon}). ci: the design's own
+95% interval; ri: the 95% randomisation interval and p_permutation the randomisation p-value,
+from giving the programme to comparison sites instead (with few treated sites the analytic
+p-values of the ITS and the DiD are too small). On synthetic data the true change of each
+estimand is beside it, and whether each interval holds it.</p>
+{_working_table(out / "methods.csv")}
+{figs("designs")}
+<h2 id="pooled">Pooled estimates across the treated sites (ITS)</h2>
 <p class="caption">For each target and model, the random-effects meta-analysis (REML, modified
 Hartung-Knapp interval) of the treated sites' relative change {horizon} months after each
 site's own start: the estimate and its 95% interval, the 95% prediction interval for a new
@@ -565,6 +583,22 @@ interrupted time series; controlled: against the comparison sites pooled into on
 {_working_table(out / "pooled.csv")}
 {truth}
 {forests}
+<h2 id="synthetic-control">Synthetic control</h2>
+<p class="caption">For each treated site and target, a synthetic control from the comparison
+sites, weighted to track the site's monthly log rate before its start: plain (weights on the
+simplex) and augmented (a ridge correction of the remaining pre-period imbalance). The effect is
+the mean gap over the five months up to month {horizon}; p_effect ranks it among the comparison
+sites' placebo effects, p_ratio the post/pre RMSPE ratio among theirs; the interval inverts the
+placebo distribution. pre_rmspe measures the pre-period fit.</p>
+{_working_table(out / "synthetic_control.csv")}
+{figs("synthetic_control")}
+<h2 id="staggered">Staggered difference-in-differences</h2>
+<p class="caption">Callaway and Sant'Anna's group-time effects on the monthly log rate, against
+the not-yet-treated and never-treated sites, aggregated by event time (figures) and overall
+(below), with the placebo-date check: every start moved 12 months earlier, on pre-programme data
+only, where a design without problems finds no effect.</p>
+{_working_table(out / "placebo_dates.csv")}
+{figs("event_study")}
 <h2 id="sites">Every treated site's estimates</h2>
 <p class="caption">Each treated site and target, single-site and controlled: the relative change
 {horizon} months after the start, its 95% interval, the log ratio and its standard error (the
