@@ -16,6 +16,7 @@ import yaml
 
 from conftest import copy_project, snakemake
 from gf_eval.appendix import SITE_PARTS, outputs
+from gf_eval.appendix.multisite_figures import FIGURES
 from gf_eval.appendix.publish import read_published
 from gf_eval.disclosure import check
 from gf_eval import synth
@@ -114,6 +115,12 @@ def test_the_multisite_workflow_runs_per_site_and_leaves_the_default_alone(tmp_p
         assert (project / "logs" / "multisite" / "sites" / f"{site}.log").is_file()
     pooled = pd.read_csv(project / "results" / "multisite" / "pooled.csv")
     assert set(pooled["model"]) == {"single-site", "controlled"} and (pooled["sites"] == 2).all()
+    # every design for every target, each with a randomisation p-value in [0, 1]
+    methods = pd.read_csv(project / "results" / "multisite" / "methods.csv")
+    assert len(methods) == 3 * 5 and methods.groupby("target").size().eq(5).all()
+    assert methods["p_permutation"].dropna().between(0, 1).all()
+    sc = pd.read_csv(project / "results" / "multisite" / "synthetic_control.csv")
+    assert set(sc["site"]) == {"la001", "la002"} and set(sc["method"]) == {"synthetic", "augmented"}
     assert (project / "results" / "multisite" / "truth_check.csv").is_file()
     # each treated site's own targets tables, under disclosure control
     for site in ("la001", "la002"):
@@ -224,7 +231,9 @@ def _check_multisite_report(project, pooled, treated):
     a section per treated site with its tables and figures, and no comparison site's section."""
     report = (project / "results" / "multisite" / "report.html").read_text()
     per_site = 3 + sum(f.endswith(".png") for part in SITE_PARTS for f in outputs(part)["figures"])
-    assert report.count("data:image/png;base64,") == 3 + per_site * len(treated)
+    assert report.count("data:image/png;base64,") == len(FIGURES) + per_site * len(treated)
+    for section in ("designs", "pooled", "synthetic-control", "staggered"):
+        assert f'<h2 id="{section}">' in report
     for site in treated:
         assert f'<section id="site-{site}">' in report
     assert 'id="site-la003"' not in report and "synthetic national panel" in report

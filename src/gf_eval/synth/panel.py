@@ -17,6 +17,7 @@ import pandas as pd
 POPULATION_MEDIAN = 300_000  # about Doncaster's, the scale-1 authority
 POPULATION_LOG_SD = 0.6
 POPULATION_RANGE = (40_000, 1_200_000)
+BEND_RANGE = (-0.06, 0.012)  # a comparison site's trend bend, log scale per year squared
 
 
 def site_names(n: int) -> list[str]:
@@ -71,4 +72,6 @@ def _comparison_bends(setting: dict | None, population: np.ndarray, treated: int
     rho = float(setting["size_correlation"])
     e = rng.normal(size=len(population))
     bends[treated:] = float(setting["sd"]) * (rho * z + np.sqrt(1 - rho**2) * e)[treated:]
-    return bends
+    # Capped so that no site's shares leave their range by the data end: the DVA shares (40% of
+    # referrals) have more room below than above.
+    return np.clip(bends, *BEND_RANGE)

@@ -1,0 +1,111 @@
+"""The multi-site designs module: the pieces, by hand calculation, and the designs on a small
+synthetic panel with a known effect."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gf_eval.analysis import designs
+
+
+def test_the_window_is_the_five_months_up_to_the_horizon():
+    assert designs.window(12) == [8, 9, 10, 11, 12]
+
+
+def test_pooled_permutation_enumerates_every_choice_when_there_are_few():
+    # two treated sites, four comparison sites: 4 * 3 = 12 ordered choices, counted exactly
+    observed = {"a": -0.5, "b": -0.3}
+    placebo = {"a": pd.Series([0.1, -0.2, 0.3, -0.6], index=list("wxyz")),
+               "b": pd.Series([0.0, 0.2, -0.1, 0.4], index=list("wxyz"))}  # fmt: skip
+    stat, p, (lo, hi), dist = designs.pooled_permutation(observed, placebo, n=999, seed=1)
+    assert stat == pytest.approx(-0.4)
+    by_hand = [(placebo["a"].iloc[i] + placebo["b"].iloc[j]) / 2
+               for i, j in itertools.permutations(range(4), 2)]  # fmt: skip
+    assert sorted(dist) == pytest.approx(sorted(by_hand))
+    extreme = sum(abs(m) >= 0.4 - 1e-12 for m in by_hand)
+    assert p == pytest.approx((1 + extreme) / (1 + 12))
+    q = np.quantile(by_hand, [0.025, 0.975])
+    assert (lo, hi) == pytest.approx((-0.4 - q[1], -0.4 - q[0]))
+
+
+def test_pooled_permutation_draws_at_random_from_many():
+    rng = np.random.default_rng(3)
+    pool = [f"c{i}" for i in range(40)]
+    placebo = {s: pd.Series(rng.normal(0, 0.1, 40), index=pool) for s in "abc"}
+    far = designs.pooled_permutation({"a": 0.5, "b": 0.5, "c": 0.5}, placebo, n=499, seed=2)
+    near = designs.pooled_permutation({"a": 0.0, "b": 0.01, "c": -0.01}, placebo, n=499, seed=2)
+    assert far[1] == pytest.approx(1 / 500)  # nothing as extreme: the smallest p
+    assert near[1] > 0.5
+    assert len(far[3]) == 499
+
+
+def test_log_rates_keep_a_small_sites_empty_months(config):
+    months = pd.period_range("2012-04", periods=4, freq="M")
+    base = {"month": months.astype(str), "t": np.arange(4), "calendar_month": months.month,
+            "marac_cases": [10, 0, 12, 9], "marac_repeats": [3, 0, 4, 0]}  # fmt: skip
+    series = {"s1": pd.DataFrame(base), "s2": pd.DataFrame({**base, "marac_cases": [8, 7, 6, 5],
+                                                            "marac_repeats": [1, 2, 3, 4]})}
+    wide = designs.log_rates(series, "repeat_marac", config)
+    assert list(wide.columns) == ["s1", "s2"] and list(wide.index) == [0, 1, 2, 3]
+    # log((y + 0.5) / (n + 0.5)) by hand, the empty month included
+    assert wide.loc[1, "s1"] == pytest.approx(np.log(0.5 / 0.5))
+    assert wide.loc[3, "s1"] == pytest.approx(np.log(0.5 / 9.5))
+    assert wide.loc[0, "s2"] == pytest.approx(np.log(1.5 / 8.5))
+
+
+HETEROGENEOUS = {"n_sites": 30, "treated": 5, "first_start": "2015-09-01", "stagger_months": 1,
+                 "size": 0.5, "comparison_trends": {"sd": 0.03, "size_correlation": -0.9}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def heterogeneous(config, tmp_path_factory):
+    """A 30-site panel whose comparison sites bend away from the common trend with their size,
+    every design fitted (about 80 s)."""
+    import copy
+
+    from gf_eval import synth
+    from gf_eval.analysis import multisite
+    from gf_eval.derive.site import multisite_sites, site_series
+
+    config = copy.deepcopy(config)
+    config["multisite"] = {"horizon_months": 12, "panel": HETEROGENEOUS, "sites": {},
+                           "inference": {"permutations": 499, "placebo_sites": 20}}  # fmt: skip
+    work = tmp_path_factory.mktemp("heterogeneous")
+    sites = multisite_sites(config)
+    series = {}
+    for name, info in sites.items():
+        synth.write(*synth.generate(info["settings"]), work / name)
+        cfg = (multisite.site_config(config, info["intervention_start"])
+               if info["intervention_start"] else config)  # fmt: skip
+        site_series(work / name, work / f"{name}.parquet", work / f"{name}.json", cfg)
+        series[name] = pd.read_parquet(work / f"{name}.parquet")
+    starts = {name: info["intervention_start"] for name, info in sites.items()}
+    its = multisite.run(series, starts, config)
+    out = designs.compare(series, starts, config, its["estimates"], its["pooled"],
+                          multisite.panel_truth(config))  # fmt: skip
+    return out["methods"].set_index(["target", "method"])
+
+
+@pytest.mark.slow
+def test_the_staggered_did_holds_the_truth_with_heterogeneous_comparison_trends(heterogeneous):
+    for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
+        row = heterogeneous.loc[(target, "staggered DiD (Callaway-Sant'Anna)")]
+        assert row["ri_low"] <= row["true_relative_change"] <= row["ri_high"], (target, row)
+        assert 0 < row["p_permutation"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="issue 15 left open: on this panel the synthetic control's "
+                   "randomisation interval misses the truth of both DVA targets (it held on a "
+                   "second panel, seed 7); its interval may be too narrow", strict=False)
+def test_the_synthetic_control_holds_the_truth_with_heterogeneous_comparison_trends(
+        heterogeneous):  # fmt: skip
+    for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
+        for method in ("synthetic control (mean of sites)",
+                       "augmented synthetic control (mean of sites)"):  # fmt: skip
+            row = heterogeneous.loc[(target, method)]
+            assert row["ri_low"] <= row["true_relative_change"] <= row["ri_high"], (target, row)
