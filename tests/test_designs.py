@@ -109,3 +109,24 @@ def test_the_synthetic_control_holds_the_truth_with_heterogeneous_comparison_tre
                        "augmented synthetic control (mean of sites)"):  # fmt: skip
             row = heterogeneous.loc[(target, method)]
             assert row["ri_low"] <= row["true_relative_change"] <= row["ri_high"], (target, row)
+
+
+def test_a_pool_without_one_site_is_the_sum_of_the_others():
+    from gf_eval.analysis.multisite import Pool
+
+    def frame(months, y, n):
+        return pd.DataFrame({"month": months, "t": [int(m[-1]) for m in months],
+                             "calendar_month": [1] * len(months), "y": y, "n": n})  # fmt: skip
+
+    frames = [frame(["m1", "m2", "m3"], [1, 2, 3], [10, 20, 30]),
+              frame(["m1", "m2"], [4, 5], [40, 50]),  # lacks m3
+              frame(["m1", "m2", "m3"], [7, 8, 9], [70, 80, 90])]  # fmt: skip
+    pool = Pool(frames)
+    all_sites, months = pool.series()
+    assert months == {"m1", "m2"}
+    assert all_sites.set_index("month").loc["m1", "y"] == 12
+    rest, months = pool.series(without=1)  # the site lacking m3 left out: m3 comes back
+    assert months == {"m1", "m2", "m3"}
+    by_month = rest.set_index("month")
+    assert by_month.loc["m2", ["y", "n"]].tolist() == [10, 100]
+    assert by_month.loc["m3", ["y", "n"]].tolist() == [12, 120]

@@ -13,14 +13,7 @@ from gf_eval.stats.permutation import (PermutationResult, Reassignment, permutat
                                        staggered_placebo)  # fmt: skip
 from gf_eval.stats.staggered import StaggeredDiD
 
-Y = {1: [1, 2, 6, 8, 9], 2: [3, 5, 8, 12, 12], 3: [2, 4, 5, 10, 11],
-     4: [0, 1, 4, 7, 11], 5: [1, 2, 3, 4, 5], 6: [2, 2, 4, 7, 7]}  # fmt: skip
-G = {1: 3, 2: 3, 3: 4, 4: 4, 5: 0, 6: 0}
-
-
-def tiny() -> pd.DataFrame:
-    return pd.DataFrame([dict(unit=u, time=t + 1, y=float(v), g=G[u])
-                         for u, ys in Y.items() for t, v in enumerate(ys)])  # fmt: skip
+from test_staggered import G, Y, tiny  # the staggered DiD tests' hand-calculated panel
 
 
 def model(data, **kw):

@@ -26,8 +26,9 @@ itself; the truth beside each row is that of its own estimand.
   months earlier on pre-programme data: an effect there signals a design problem.
 - The pooled ITS estimates get a permutation p-value too: the mean of the treated sites' log
   ratios against the means over random sets of comparison sites, each fitted by the same model
-  from the treated sites' starts. Those placebo fits are the costly part, so they use at most
-  `multisite.inference.placebo_sites` comparison sites (drawn with the seed).
+  from the treated sites' starts (point estimates only, so with model-based standard errors).
+  Those placebo fits are the costly part, so they use at most
+  `multisite.inference.placebo_sites` (20) comparison sites, drawn with the seed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from gf_eval.analysis import targets
-from gf_eval.analysis.multisite import controlled_fit, single_fit, site_config
+from gf_eval.analysis.multisite import Pool, controlled_from_pool, single_fit, site_config
 from gf_eval.config import Calendar
 from gf_eval.stats.its import ITSInputError
 from gf_eval.stats.permutation import Reassignment, permutation_test, staggered_placebo
@@ -192,22 +193,26 @@ def its_placebos(series: dict[str, pd.DataFrame], starts: dict[str, str], compar
                  target: str, config: dict, horizon: int, pool: list[str]) -> dict:  # fmt: skip
     """model -> treated site -> placebo log ratios (per comparison site of `pool`, fitted from
     that treated site's start, against the other comparison sites for the controlled ITS)."""
+    primary = targets.plan(config)[0]
+    frames = [targets.model_frame(series[c], target, primary, config) for c in comparison]
+    pooled = Pool(frames)
     out = {"single-site": {}, "controlled": {}}
     for site, start in starts.items():
         cfg = site_config(config, start)
-        for model in out:
-            values = {}
-            for j in pool:
-                try:
-                    if model == "single-site":
-                        fit = single_fit(series[j], target, cfg, horizon)
-                    else:
-                        others = [series[c] for c in comparison if c != j]
-                        fit = controlled_fit(series[j], others, target, cfg, horizon)
-                    values[j] = fit["log_ratio"]
-                except ITSInputError:
-                    continue
-            out[model][site] = pd.Series(values, dtype=float)
+        # Only the point estimates enter the permutation statistic, and they do not depend on
+        # the standard errors: the model-based ones cost least.
+        cfg["analysis"]["primary"]["se"] = "model"
+        single, controlled = {}, {}
+        for j in pool:
+            i = comparison.index(j)
+            try:
+                single[j] = single_fit(series[j], target, cfg, horizon)["log_ratio"]
+                controlled[j] = controlled_from_pool(frames[i], pooled, cfg, horizon,
+                                                     without=i)["log_ratio"]  # fmt: skip
+            except ITSInputError:
+                continue
+        out["single-site"][site] = pd.Series(single, dtype=float)
+        out["controlled"][site] = pd.Series(controlled, dtype=float)
     return out
 
 
@@ -220,7 +225,7 @@ def compare(series: dict[str, pd.DataFrame], sites: dict[str, str | None], confi
     horizon = int(multi["horizon_months"])
     inference = multi.get("inference") or {}
     n_perm = int(inference.get("permutations", 999))
-    n_pool = int(inference.get("placebo_sites", 40))
+    n_pool = int(inference.get("placebo_sites", 20))
     seed = int(config["seed"])
     treated = {s: st for s, st in sites.items() if st}
     comparison = [s for s, st in sites.items() if not st]

@@ -46,14 +46,46 @@ def _term(t: Term) -> dict:
 def controlled_fit(treated: pd.DataFrame, comparisons: list[pd.DataFrame], target: str,
                    config: dict, horizon: int) -> dict:  # fmt: skip
     """The controlled ITS of one treated site against the pooled comparison sites."""
+    t_frame = _frame(treated, target, config)
+    return controlled_from_pool(t_frame, Pool([_frame(c, target, config) for c in comparisons]),
+                                config, horizon)  # fmt: skip
+
+
+class Pool:
+    """The comparison sites of one target pooled into one series: counts and denominators
+    summed month by month over the months every site has. `without(i)` is the pool of all but
+    site i, from the sums, so that each comparison site can be a placebo without re-adding the
+    others (a 150-site panel has 145 of them)."""
+
+    KEYS = ["month", "t", "calendar_month"]
+
+    def __init__(self, frames: list[pd.DataFrame]):
+        self.frames = frames
+        stacked = pd.concat(frames)
+        self.sums = stacked.groupby(self.KEYS, as_index=False)[["y", "n"]].sum()
+        self.count = stacked.groupby("month").size()  # sites having each month
+
+    def series(self, without: int | None = None) -> tuple[pd.DataFrame, set]:
+        """The pooled series and the months every (remaining) site has."""
+        if without is None:
+            return self.sums, set(self.count.index[self.count == len(self.frames)])
+        own = self.frames[without].set_index("month")[["y", "n"]]
+        sums = self.sums.set_index("month")
+        has = sums.index.isin(own.index)
+        rest = sums.copy()
+        rest.loc[has, ["y", "n"]] -= own.reindex(sums.index[has]).to_numpy()
+        count = self.count - self.count.index.isin(own.index)
+        return rest.reset_index(), set(count.index[count == len(self.frames) - 1])
+
+
+def controlled_from_pool(t_frame: pd.DataFrame, pool: Pool, config: dict, horizon: int,
+                         without: int | None = None) -> dict:  # fmt: skip
+    """The controlled ITS of the series `t_frame` against `pool` (less its site `without`)."""
     cal = Calendar.from_config(config)
     primary = targets.plan(config)[0]
-    t_frame = _frame(treated, target, config)
-    c_frames = [_frame(c, target, config) for c in comparisons]
+    pooled, months = pool.series(without)
     # Only months every series has (DVA months still under assessment drop out anywhere).
-    months = set(t_frame["month"]).intersection(*(set(c["month"]) for c in c_frames))
-    pooled = pd.concat(c_frames).groupby(["month", "t", "calendar_month"], as_index=False)[
-        ["y", "n"]].sum()  # fmt: skip
+    months &= set(t_frame["month"])
     both = pd.concat([t_frame.assign(site="treated"), pooled.assign(site="comparison")])
     both = both[both["month"].isin(months)].reset_index(drop=True)
     model = ITS(both, "y", "t", cal.t0, family=primary.family, offset="n",
