@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from gf_eval.returns.layout import RETURNS
+
 from gf_eval import synth
 from gf_eval.extracts import EXTRACTS
 
@@ -95,4 +97,9 @@ def test_the_slurm_profile_gives_every_rule_its_resources():
     rules = set()
     for path in (ROOT / "Snakefile", ROOT / "rules" / "multisite.smk"):
         rules |= set(re.findall(r"^rule (\w+):", path.read_text(), re.M))
+    # rules/returns.smk: its rule for the synthetic returns, and one import rule per return
+    returns = (ROOT / "rules" / "returns.smk").read_text()
+    rules |= set(re.findall(r"^\s+rule (\w+):", returns, re.M))
+    assert 'f"import_{name}"' in returns
+    rules |= {f"import_{name}" for name in RETURNS}
     assert rules - {"all"} == set(profile["set-resources"])
