@@ -54,14 +54,9 @@ def forest(estimates: pd.DataFrame, pooled: pd.DataFrame, target: str, config: d
     change = config["targets"][target]
     ax.axvline(1 + change, color=COLOURS["counterfactual"], lw=1, ls="--",
                label=f"target ({change:+.0%})")  # fmt: skip
-    ax.set_xscale("log")
-    ends = 1 + np.concatenate([est[["ci_low", "ci_high"]].to_numpy(float).ravel(),
-                               pool[["pi_low", "pi_high"]].to_numpy(float).ravel(), [change]])
-    low, high = np.nanmin(ends), np.nanmax(ends)
-    ticks = [t for t in (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 10.0)
-             if t == 1.0 or low / 1.2 <= t <= high * 1.2]  # fmt: skip
-    ax.set_xticks(ticks, [f"{t - 1:+.0%}" for t in ticks])
-    ax.minorticks_off()
+    _relative_axis(ax, 1 + np.concatenate([est[["ci_low", "ci_high"]].to_numpy(float).ravel(),
+                                           pool[["pi_low", "pi_high"]].to_numpy(float).ravel(),
+                                           [change]]))  # fmt: skip
     ax.set_yticks(range(len(rows)), rows[::-1])
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel(f"relative change {horizon} months after the site's start (log scale)")
@@ -83,6 +78,7 @@ def forest(estimates: pd.DataFrame, pooled: pd.DataFrame, target: str, config: d
 
 
 def _relative_axis(ax, values: np.ndarray) -> None:
+    """A log-ratio x axis labelled in relative changes, its ticks spanning `values`."""
     ax.set_xscale("log")
     low, high = np.nanmin(values), np.nanmax(values)
     ticks = [t for t in (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 10.0)
