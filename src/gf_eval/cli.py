@@ -304,7 +304,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _site(args: argparse.Namespace) -> int:
     from gf_eval import validation
-    from gf_eval.analysis.multisite import site_config
+    from gf_eval.config import site_config
     from gf_eval.derive.site import multisite_sites, site_series
 
     config = _config(args)
@@ -328,7 +328,7 @@ def _site_evaluation(args: argparse.Namespace) -> int:
 
     from gf_eval import appendix, derive, validation
     from gf_eval.analysis import targets
-    from gf_eval.analysis.multisite import site_config
+    from gf_eval.config import site_config
     from gf_eval.appendix import targets_tables
     from gf_eval.appendix.publish import source_note, write_figure, write_tables
     from gf_eval.config import Calendar

@@ -6,12 +6,13 @@ schema cannot express, such as the order of the calendar dates.
 
 from __future__ import annotations
 
+import copy
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pandas as pd
 import yaml
 
@@ -101,8 +102,31 @@ def merge_config(base: dict, update: dict) -> None:
             base[key] = value
 
 
+def _jsonschema():
+    """jsonschema, imported without rfc3987-syntax: jsonschema loads every optional format
+    library it finds, and that one (which Jupyter installs) compiles 39 grammars on import, 1 to
+    5 s in every process, for IRI formats our schema never uses."""
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # makes its import fail, so jsonschema skips it
+        try:
+            import jsonschema
+        finally:
+            del sys.modules["rfc3987_syntax"]  # anything else may still import it
+    import jsonschema
+
+    return jsonschema
+
+
+def site_config(config: dict, start: str) -> dict:
+    """The config with a site's own intervention start."""
+    out = copy.deepcopy(config)
+    out["calendar"]["intervention_start"] = start
+    return out
+
+
 def validate_config(config: dict, source: str = "config") -> None:
     """Check `config` against the JSON Schema and the calendar rules; raise ConfigError."""
+    jsonschema = _jsonschema()
     with CONFIG_SCHEMA.open(encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
     validator = jsonschema.Draft202012Validator(

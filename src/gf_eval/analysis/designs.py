@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from gf_eval.analysis import targets
-from gf_eval.analysis.multisite import Pool, controlled_from_pool, single_fit, site_config
-from gf_eval.config import Calendar
+from gf_eval.analysis.multisite import Pool, controlled_from_pool, single_fit
+from gf_eval.config import Calendar, site_config
 from gf_eval.stats.its import ITSInputError
 from gf_eval.stats.permutation import Reassignment, permutation_test, staggered_placebo
 from gf_eval.stats.staggered import StaggeredDiD

@@ -12,25 +12,17 @@ from the programme's.
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import numpy as np
 import pandas as pd
 
 from gf_eval.analysis import targets
-from gf_eval.config import Calendar
+from gf_eval.config import Calendar, site_config
 from gf_eval.stats.its import ITS, ITSInputError, Term
 from gf_eval.stats.meta import random_effects
 
 log = logging.getLogger(__name__)
-
-
-def site_config(config: dict, start: str) -> dict:
-    """The config with the site's own intervention start."""
-    out = copy.deepcopy(config)
-    out["calendar"]["intervention_start"] = start
-    return out
 
 
 def _frame(series: pd.DataFrame, target: str, config: dict) -> pd.DataFrame:
