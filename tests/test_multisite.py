@@ -21,6 +21,7 @@ from gf_eval.appendix.publish import read_published
 from gf_eval.disclosure import check
 from gf_eval import synth
 from gf_eval.analysis import multisite
+from gf_eval.config import site_config
 from gf_eval.derive.site import multisite_sites, site_series
 
 PANEL = {"n_sites": 8, "treated": 3, "first_start": "2015-09-01", "stagger_months": 2,
@@ -36,7 +37,7 @@ def _panel_run(config: dict, panel: dict, work) -> dict:
     for name, info in sites.items():
         raw = work / name
         synth.write(*synth.generate(info["settings"]), raw)
-        cfg = (multisite.site_config(config, info["intervention_start"])
+        cfg = (site_config(config, info["intervention_start"])
                if info["intervention_start"] else config)  # fmt: skip
         site_series(raw, work / f"{name}.parquet", work / f"{name}.json", cfg)
         series[name] = pd.read_parquet(work / f"{name}.parquet")
@@ -60,6 +61,40 @@ def test_panel_sites_scale_with_population_and_stagger_their_starts(shocked):
         assert scale == pytest.approx(PANEL["size"] * info["population"] / 300_000, rel=1e-3)
         assert info["settings"]["synthetic"]["shock"] == SHOCK
     assert len({s["settings"]["seed"] for s in sites.values()}) == len(sites)
+
+
+def test_comparison_trends_change_with_size_centred_and_capped(config):
+    from gf_eval.synth.panel import TREND_CHANGE_CAP, panel_sites
+
+    config = copy.deepcopy(config)
+    trends = {"sd": 0.15, "size_correlation": 0.9, "start": "2014-12-01"}
+    config["multisite"] = {"panel": {**PANEL, "n_sites": 60, "comparison_trends": trends}}
+    sites = panel_sites(config)
+    change = [s["settings"]["synthetic"].get("trend_change") for s in sites.values()]
+    assert change[:3] == [None] * 3  # treated sites keep the common trend
+    slopes = np.array([c["slope"] for c in change[3:]])
+    assert {c["start"] for c in change[3:]} == {"2014-12-01"}
+    assert abs(slopes.mean()) < 1e-5  # centred: a plain mean over comparisons has no change
+    assert np.abs(slopes).max() <= 2 * TREND_CHANGE_CAP
+    size = np.log([s["population"] for s in sites.values()][3:])
+    assert np.corrcoef(size, slopes)[0, 1] > 0.7
+    # weighted by size, as a pool of summed counts is, the change is not zero
+    weights = np.exp(size)
+    assert (weights * slopes).sum() / weights.sum() > 0.03
+    config["multisite"]["panel"].pop("comparison_trends")
+    assert all("trend_change" not in s["settings"]["synthetic"] for s in panel_sites(config).values())
+
+
+def test_a_trend_change_is_a_kink_in_the_latent_log_rate():
+    from gf_eval.synth.series import Rate
+
+    months = pd.period_range("2012-04", periods=24, freq="M")
+    t = np.arange(24)
+    flat = Rate(base=0.4, trend=0.01)
+    kinked = Rate(base=0.4, trend=0.01, trend_change=0.24, change_t=6)
+    gap = kinked.expected_log(months, t) - flat.expected_log(months, t)
+    np.testing.assert_allclose(gap[:7], 0.0)
+    np.testing.assert_allclose(gap[7:], 0.02 * (t[7:] - 6))  # 0.24 a year, 0.02 a month
 
 
 def _pooled(run, model):

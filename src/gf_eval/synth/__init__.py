@@ -65,8 +65,9 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     if shock:
         t_shock = cal.month_index(pd.Timestamp(shock["start"]))
         paths = {k: WithShock(e, Effect(shock["level_change"], 0.0), t_shock) for k, e in its.items()}
-    noisy = partial(target_noise, {**(syn.get("target_noise") or {}),
-                                   "bend": syn.get("trend_bend")})  # fmt: skip
+    change = syn.get("trend_change") or {"slope": 0.0, "start": settings["calendar"]["data_start"]}
+    kink = (float(change["slope"]), cal.month_index(pd.Timestamp(change["start"])))
+    noisy = partial(target_noise, syn.get("target_noise"), kink)
     marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0],
                                         noisy(REPEAT_SHARE))  # fmt: skip
     social, events, social_truth = simulate_social_care(
@@ -102,14 +103,15 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
     return tables, truth
 
 
-def target_noise(setting: dict | None, rate: Rate) -> Rate:
+def target_noise(setting: dict | None, kink: tuple[float, int], rate: Rate) -> Rate:
     """A target's latent share with the config's `synthetic.target_noise`: its AR(1)
     coefficient `rho` and marginal SD `sd` on the log scale, each keeping the built-in value
-    when absent or null; and `bend`, the site's `synthetic.trend_bend`."""
+    when absent or null; and `kink`, (change of trend a year, from month), from the site's
+    `synthetic.trend_change`."""
     setting = setting or {}
     return replace(rate, ar_rho=rate.ar_rho if setting.get("rho") is None else setting["rho"],
                    ar_sd=rate.ar_sd if setting.get("sd") is None else setting["sd"],
-                   bend=float(setting.get("bend") or 0.0))  # fmt: skip
+                   trend_change=kink[0], change_t=kink[1])  # fmt: skip
 
 
 def _target_truth(cal: Calendar, its: dict[str, Effect]) -> dict:

@@ -17,7 +17,9 @@ import pandas as pd
 POPULATION_MEDIAN = 300_000  # about Doncaster's, the scale-1 authority
 POPULATION_LOG_SD = 0.6
 POPULATION_RANGE = (40_000, 1_200_000)
-BEND_RANGE = (-0.06, 0.012)  # a comparison site's trend bend, log scale per year squared
+# A comparison site's change of trend, log scale a year: capped so that no site's shares leave
+# their range by the data end (the DVA share of referrals, 40%, can little more than double).
+TREND_CHANGE_CAP = 0.2
 
 
 def site_names(n: int) -> list[str]:
@@ -33,7 +35,7 @@ def panel_sites(config: dict) -> dict[str, dict]:
     population = np.exp(rng.normal(np.log(POPULATION_MEDIAN), POPULATION_LOG_SD, n))
     population = np.clip(np.round(population, -3), *POPULATION_RANGE).astype(int)
     seeds = np.random.SeedSequence(config["seed"]).spawn(n)
-    bends = _comparison_bends(panel.get("comparison_trends"), population, treated, config["seed"])
+    changes = _trend_changes(panel.get("comparison_trends"), population, treated, config["seed"])
     first = pd.Timestamp(panel["first_start"])
     out = {}
     for i, site in enumerate(site_names(n)):
@@ -47,8 +49,9 @@ def panel_sites(config: dict) -> dict[str, dict]:
         synthetic["scale"] = round(size * float(population[i]) / POPULATION_MEDIAN, 4)
         if panel.get("shock"):
             synthetic["shock"] = dict(panel["shock"])
-        if bends[i]:
-            synthetic["trend_bend"] = round(float(bends[i]), 6)
+        if changes[i]:
+            synthetic["trend_change"] = {"start": panel["comparison_trends"]["start"],
+                                         "slope": round(float(changes[i]), 6)}  # fmt: skip
         out[site] = {
             "intervention_start": None if start is None else start.strftime("%Y-%m-%d"),
             "population": int(population[i]),
@@ -58,20 +61,23 @@ def panel_sites(config: dict) -> dict[str, dict]:
     return out
 
 
-def _comparison_bends(setting: dict | None, population: np.ndarray, treated: int,
-                      seed: int) -> np.ndarray:  # fmt: skip
-    """Each site's trend bend: 0 for treated sites; for comparison sites, with the panel's
-    `comparison_trends`, correlated with size, so that a comparison pooled by summing counts
-    (weighted towards the big sites) bends away from the treated sites' trend."""
-    bends = np.zeros(len(population))
+def _trend_changes(setting: dict | None, population: np.ndarray, treated: int,
+                   seed: int) -> np.ndarray:  # fmt: skip
+    """Each site's change of trend from `comparison_trends.start`: 0 for treated sites; for
+    comparison sites sd * (size_correlation * z + sqrt(1 - size_correlation^2) * e), z the
+    standardised log population and e standard normal, capped at +-TREND_CHANGE_CAP and
+    centred on 0 over the comparison sites. Their plain mean is then the common trend, so a
+    design that weighs sites alike or chooses them by their pre-period fit is unbiased, while
+    a comparison pooled by summing counts leans towards the big sites' changed trend."""
+    changes = np.zeros(len(population))
     if not setting or not setting["sd"]:
-        return bends
+        return changes
     rng = np.random.default_rng(np.random.SeedSequence([seed, 11]))
     log_pop = np.log(population)
     z = (log_pop - log_pop.mean()) / log_pop.std()
     rho = float(setting["size_correlation"])
     e = rng.normal(size=len(population))
-    bends[treated:] = float(setting["sd"]) * (rho * z + np.sqrt(1 - rho**2) * e)[treated:]
-    # Capped so that no site's shares leave their range by the data end: the DVA shares (40% of
-    # referrals) have more room below than above.
-    return np.clip(bends, *BEND_RANGE)
+    raw = np.clip(float(setting["sd"]) * (rho * z + np.sqrt(1 - rho**2) * e),
+                  -TREND_CHANGE_CAP, TREND_CHANGE_CAP)[treated:]  # fmt: skip
+    changes[treated:] = raw - raw.mean()
+    return changes

@@ -45,7 +45,8 @@ class WithShock:
 @dataclass(frozen=True)
 class Rate:
     """A monthly log-rate: base value, trend per month, one seasonal harmonic, AR(1) noise, and
-    an optional bend: `bend` * (years from the data start)^2, a trend that itself changes."""
+    an optional change of trend: `trend_change` a year more on the log scale from month
+    `change_t` on (a kink, so the trend itself changes)."""
 
     base: float
     trend: float = 0.0
@@ -53,13 +54,14 @@ class Rate:
     peak_month: int = 7
     ar_rho: float = 0.0
     ar_sd: float = 0.0
-    bend: float = 0.0
+    trend_change: float = 0.0
+    change_t: int = 0
 
     def expected_log(self, months: pd.PeriodIndex, t: np.ndarray) -> np.ndarray:
         """The noise-free log-rate, before any intervention effect."""
         phase = 2 * np.pi * (np.asarray(months.month) - self.peak_month) / 12
-        return (np.log(self.base) + self.trend * t + self.bend * (np.asarray(t) / 12) ** 2
-                + self.season_amplitude * np.cos(phase))  # fmt: skip
+        kink = self.trend_change * np.maximum(np.asarray(t) - self.change_t, 0) / 12
+        return np.log(self.base) + self.trend * t + kink + self.season_amplitude * np.cos(phase)
 
     def draw_log(
         self, months: pd.PeriodIndex, t: np.ndarray, rng: np.random.Generator
