@@ -919,6 +919,48 @@ class ITSResults:
         return {"absolute": Term(est, se, est - q * se, est + q * se, p),
                 "relative": self._ratio_term(rows)}  # fmt: skip
 
+    def draw_params(self, n: int | None = None, rng: np.random.Generator | None = None,
+                    z: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+        """Draws of the coefficients (draws x params) from their estimated sampling
+        distribution, normal with this fit's covariance (Krinsky and Robb): from `rng` (n
+        draws), or from given standard normals `z` (draws x params), so that draws of several
+        fits can be correlated."""
+        p = len(self.params)
+        if z is None:
+            if rng is None or n is None:
+                raise ValueError("draw_params needs n and rng, or z")
+            z = rng.standard_normal((n, p))
+        z = np.asarray(z, dtype=float)
+        if z.ndim != 2 or z.shape[1] != p:
+            raise ValueError(f"z must be draws x {p}, got shape {z.shape}")
+        # eigh, not Cholesky: a covariance at the edge of positive definite still draws
+        values, vectors = np.linalg.eigh(self._cov.to_numpy())
+        root = vectors * np.sqrt(np.clip(values, 0, None))
+        return self.params.to_numpy() + z @ root.T
+
+    def simulate(self, draws: np.ndarray) -> pd.DataFrame:
+        """The treated series' post-period fitted and counterfactual means (response scale,
+        offset kept: counts when the offset is a denominator) under each row of coefficient
+        `draws` (from `draw_params`): a long frame of draw, time, fitted, counterfactual."""
+        m = self.model
+        rows = self._post_rows()
+        times = m.data.loc[rows, m.time].to_numpy()
+        out = {}
+        for label, cf in (("fitted", False), ("counterfactual", True)):
+            X = m.exog.to_numpy(dtype=float)[rows].copy()
+            if cf:
+                X[:, self._counterfactual_columns()] = 0.0
+            eta = draws @ X.T
+            if m.log_offset is not None:
+                eta = eta + m.log_offset[rows]
+            mean = self._mean(eta)
+            if m.family == "binomial":  # a proportion of the trials: back to counts
+                mean = mean * m.data.loc[rows, m.trials].to_numpy(dtype=float)
+            out[label] = mean.ravel()
+        k = len(draws)
+        return pd.DataFrame({"draw": np.repeat(np.arange(k), len(times)),
+                             "time": np.tile(times, k), **out})  # fmt: skip
+
     def relative_change_end(self) -> Term:
         """The relative effect at the last post period against the counterfactual."""
         m = self.model
