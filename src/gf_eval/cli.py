@@ -259,6 +259,22 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _value_for_money(args: argparse.Namespace) -> int:
+    from gf_eval.analysis import value_for_money
+
+    config = _config(args)
+    vfm = config["value_for_money"]
+    try:
+        paths = value_for_money.write(args.series, args.out, config,
+                                      args.unit_costs or vfm["unit_costs_file"],
+                                      args.deflators or vfm["deflators_file"], args.truth)  # fmt: skip
+    except value_for_money.UnitCostError as err:
+        log.error("%s", err)
+        return 1
+    _wrote(paths)
+    return 0
+
+
 def _appendix(args: argparse.Namespace) -> int:
     from gf_eval import appendix
 
@@ -552,9 +568,20 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(p)
     p.set_defaults(func=_models)
 
+    p = sub.add_parser("value-for-money",
+                       help="value the avoided events against the programme's cost")
+    p.add_argument("--series", default="data/interim/synthetic/derived/monthly_series.parquet")
+    p.add_argument("--unit-costs", help="unit-cost CSV (default: config value_for_money)")
+    p.add_argument("--deflators", help="GDP deflator CSV (default: config value_for_money)")
+    p.add_argument("--out", default="results/synthetic/working/value_for_money",
+                   help="output folder")  # fmt: skip
+    p.add_argument("--truth", help="the synthetic generator's truth.json, to compare with")
+    _config_options(p)
+    p.set_defaults(func=_value_for_money)
+
     p = sub.add_parser("appendix", help="write one part's published tables and figures")
-    p.add_argument("part", choices=["targets", "5", "6", "7", "8"],
-                   help="the targets, or appendix 5, 6, 7 or 8")
+    p.add_argument("part", choices=["targets", "5", "6", "7", "8", "vfm"],
+                   help="the targets, appendix 5, 6, 7 or 8, or the value for money (vfm)")
     p.add_argument("--interim", default="data/interim/synthetic", help="typed tables folder")
     p.add_argument("--results", default="results/synthetic",
                    help="the source's results folder: models in working/models, tables and "

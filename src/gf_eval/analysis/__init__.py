@@ -12,6 +12,9 @@ from gf_eval.files import atomic_path, write_text
 #: Working (not for publication) model outputs, written to results/working/models/.
 MODEL_FILES = ("prepost.csv", "estimates.csv", "placebo.csv", "predictions.csv",
                "power.csv", "truth_check.csv", "summaries.txt")  # fmt: skip
+#: The value-for-money working tables, in results/working/value_for_money/.
+VALUE_FILES = ("avoided.csv", "appraisal.csv", "break_even.csv", "sensitivity.csv",
+               "unit_costs.csv")  # fmt: skip
 
 
 # Each estimand: the truth.json key, and the estimate's columns.
