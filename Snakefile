@@ -19,7 +19,7 @@ from gf_eval.extracts import EXTRACTS
 from gf_eval.returns import layout as return_layout
 from gf_eval.derive import DERIVED, INPUTS
 from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
-from gf_eval.analysis import MODEL_FILES
+from gf_eval.analysis import MODEL_FILES, VALUE_FILES
 from gf_eval.analysis.multisite import OUTPUTS as MULTISITE_FILES
 from gf_eval import appendix, preflight
 from gf_eval.appendix import multisite_figures
@@ -97,6 +97,7 @@ OUTPUTS = [
     *expand("{dir}/{extract}.parquet", dir=INTERIM, extract=EXTRACTS),
     *expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
     *expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
+    *expand("{dir}/working/value_for_money/{file}", dir=RESULTS, file=VALUE_FILES),
     *[f for part in appendix.PARTS for f in published(part)],
 ]
 
@@ -237,6 +238,53 @@ rule models:
     shell:
         "gf-eval models --series {input.series} --out {params.out}"
         " --settings {input.settings} --log {log}{params.truth}"
+
+
+# The events the primary models say were avoided, valued at public unit costs, against the
+# programme's cost.
+rule value_for_money:
+    input:
+        series=f"{INTERIM}/derived/monthly_series.parquet",
+        unit_costs=config["value_for_money"]["unit_costs_file"],
+        deflators=config["value_for_money"]["deflators_file"],
+        settings=settings("config"),
+        truth=[TRUTH] if TRUTH else [],
+    output:
+        expand("{dir}/working/value_for_money/{file}", dir=RESULTS, file=VALUE_FILES),
+    log:
+        f"{LOGS}/value_for_money.log",
+    conda:
+        "environment.yml"
+    params:
+        code=CODE,
+        out=lambda wc, output: os.path.dirname(output[0]),
+        truth=lambda wc, input: f" --truth {input.truth}" if input.truth else "",
+    message:
+        "Valuing the avoided events against the programme's cost"
+    shell:
+        "gf-eval value-for-money --series {input.series} --unit-costs {input.unit_costs}"
+        " --deflators {input.deflators} --out {params.out} --settings {input.settings}"
+        " --log {log}{params.truth}"
+
+
+rule appendix_vfm:
+    input:
+        expand("{dir}/working/value_for_money/{file}", dir=RESULTS, file=VALUE_FILES),
+        settings=settings("config"),
+    output:
+        published("vfm"),
+    log:
+        f"{LOGS}/appendix/vfm.log",
+    conda:
+        "environment.yml"
+    params:
+        code=CODE,
+        interim=lambda wc: INTERIM,
+        results=lambda wc: RESULTS,
+    message:
+        "Writing the value-for-money tables and figure"
+    shell:
+        "gf-eval appendix vfm --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
 rule targets:

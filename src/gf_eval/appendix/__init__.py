@@ -2,7 +2,8 @@
 and the models. Every published table passes `gf_eval.disclosure` (see `publish`).
 
 Parts: "targets" (the headline table, sensitivity, placebo, figures per target), "5" (MARAC
-data), "6" (social care data), "7" (the DANs' casework books) and "8" (the e-survey). `outputs(part)` lists the files a part writes, so that the
+data), "6" (social care data), "7" (the DANs' casework books), "8" (the e-survey) and "vfm"
+(value for money, from the working tables of `analysis.value_for_money`). `outputs(part)` lists the files a part writes, so that the
 workflow can declare them.
 """
 
@@ -12,14 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from gf_eval.analysis import VALUE_FILES
 from gf_eval.derive import INPUTS
 
-PARTS = ("targets", "5", "6", "7", "8")
+PARTS = ("targets", "5", "6", "7", "8", "vfm")
 # The parts each treated site of a multi-site run gets, beside its targets.
 SITE_PARTS = ("5", "6", "7", "8")
 # The typed extracts parts 7 and 8 read.
 PART_EXTRACTS = {"7": ("casework",), "8": ("survey",)}
 MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions", "power")
+
 
 
 def _module(part: str):
@@ -33,6 +36,8 @@ def _module(part: str):
         from gf_eval.appendix import casework_tables as module
     elif part == "8":
         from gf_eval.appendix import survey_tables as module
+    elif part == "vfm":
+        from gf_eval.appendix import value_tables as module
     else:
         raise ValueError(f"unknown appendix part {part!r}; one of {', '.join(PARTS)}")
     return module
@@ -58,6 +63,11 @@ def build_part(part: str, derived: str | Path, interim: str | Path, models: str 
         fits = {k: pd.read_csv(models / f"{k}.csv", keep_default_na=False, na_values=[""])
                 for k in MODEL_TABLES}  # fmt: skip
         return m.tables(series, fits, config), m.figures(series, fits, config)
+    if part == "vfm":
+        working = {name.removesuffix(".csv"): pd.read_csv(models.parent / "value_for_money" / name,
+                                                          keep_default_na=False, na_values=[""])
+                   for name in VALUE_FILES}  # fmt: skip
+        return m.tables(working, config), m.figures(working, config)
     if part in PART_EXTRACTS:
         typed = {n: pd.read_parquet(interim / f"{n}.parquet") for n in PART_EXTRACTS[part]}
         return m.tables(typed, config), m.figures(typed, config)

@@ -37,6 +37,10 @@ UNITS = {
     "yes_no": "yes or no",
     "period": "a month, a date or a range of months",
     "text": "words: a row label, description, verdict or note",
+    "pounds": "pounds sterling in the appraisal's price year (a present value where the "
+              "caption says so); printed with a pound sign and thousands separators",
+    "events": "a model estimate of a number of events (fractional, negative for an "
+              "increase); printed with one decimal and thousands separators",
 }
 # Cells that disclosure control writes instead of a value; never reformatted.
 SYMBOLS = ("c", ":", "z")
@@ -300,6 +304,52 @@ COLUMNS: dict[str, Column] = {
     "alpha_ci_high": C("Cronbach's alpha, 95% CI upper", "statistic"),
     "alpha_baseline": C("Cronbach's alpha, baseline", "statistic"),
     "alpha_follow_up": C("Cronbach's alpha, follow-up", "statistic"),
+    # --- value for money ---
+    "package": C("What is valued", "text"),
+    "target_correlation": C("Assumed correlation between the targets' errors", "statistic"),
+    "benefit": C("Benefit, present value (£)", "pounds"),
+    "benefit_low": C("Benefit, 95% interval lower (£)", "pounds"),
+    "benefit_high": C("Benefit, 95% interval upper (£)", "pounds"),
+    "cost": C("Cost (£)", "pounds"),
+    "net": C("Net benefit, present value (£)", "pounds"),
+    "net_low": C("Net benefit, 95% interval lower (£)", "pounds"),
+    "net_high": C("Net benefit, 95% interval upper (£)", "pounds"),
+    "bcr": C("Benefit-cost ratio", "statistic"),
+    "bcr_low": C("Benefit-cost ratio, 95% interval lower", "statistic"),
+    "bcr_high": C("Benefit-cost ratio, 95% interval upper", "statistic"),
+    "p_bcr_above_1": C("P(ratio > 1)", "share"),
+    "true_bcr": C("True benefit-cost ratio (synthetic data)", "statistic"),
+    "months_modelled": C("Months modelled", "count"),
+    "avoided_to_data_end": C("Events avoided, start to data end", "events"),
+    "avoided_to_data_end_low": C("Events avoided to data end, 95% interval lower", "events"),
+    "avoided_to_data_end_high": C("Events avoided to data end, 95% interval upper", "events"),
+    "avoided_to_horizon": C("Events avoided, start to the horizon", "events"),
+    "avoided_to_horizon_low": C("Events avoided to the horizon, 95% interval lower", "events"),
+    "avoided_to_horizon_high": C("Events avoided to the horizon, 95% interval upper", "events"),
+    "true_avoided_to_data_end": C("True events avoided to data end (synthetic data)", "events"),
+    "true_avoided_to_horizon": C("True events avoided to the horizon (synthetic data)", "events"),
+    "event": C("Event valued", "text"),
+    "unit_cost": C("Unit cost (£)", "pounds"),
+    "counterfactual_events": C("Counterfactual events over the period", "events"),
+    "value_at_risk": C("Value at risk, present value (£)", "pounds"),
+    "break_even_change": C("Break-even change (%)", "relative_change"),
+    "unit_cost_row": C("Unit cost (row of the file)", "text"),
+    "unit": C("Unit", "text"),
+    "price_year": C("Price year", "period"),
+    "verified": C("Verified against its source", "yes_no"),
+    "used": C("Used", "yes_no"),
+    "cost_uprated": C("Cost in the appraisal's prices (£)", "pounds"),
+    "low_uprated": C("Low value in the appraisal's prices (£)", "pounds"),
+    "high_uprated": C("High value in the appraisal's prices (£)", "pounds"),
+    "assumed_range": C("Assumed range", "yes_no"),
+    "source": C("Source", "text"),
+    "location": C("Where in the source", "text"),
+    "parameter": C("Setting", "text"),
+    "base_setting": C("Base value", "statistic"),
+    "low_setting": C("Low value", "statistic"),
+    "high_setting": C("High value", "statistic"),
+    "bcr_at_low": C("Ratio at the low value", "statistic"),
+    "bcr_at_high": C("Ratio at the high value", "statistic"),
 }
 
 _RELATIVE_CI = {"ci_low": C("95% CI, lower (%)", "relative_change"),
@@ -321,6 +371,9 @@ TABLE_COLUMNS: dict[str, dict[str, Column]] = {
     "a5_children": {**{b: C(f"{b} children", "count") for b in ("0", "1", "2", "3", "4+")},
                     "cases": C("Cases", "count")},  # fmt: skip
     "a8_item_responses": {str(k): C(f"Response {k}", "count") for k in range(1, 6)},
+    "vfm_unit_costs": {"cost": C("Cost as published (£)", "pounds")},
+    "vfm_avoided": {"description": C("Events", "text")},
+    "vfm_appraisal": {"description": C("Which avoided events, at which unit costs", "text")},
 }
 # Names that follow the data: (pattern, label template, unit).
 PATTERNS: tuple[tuple[str, str, str], ...] = (
@@ -342,6 +395,11 @@ INTERVALS: tuple[tuple[str, str, str], ...] = (
     ("mean_follow_up", "mean_follow_up_ci_low", "mean_follow_up_ci_high"),
     ("difference", "difference_ci_low", "difference_ci_high"),
     ("alpha", "alpha_ci_low", "alpha_ci_high"),
+    ("benefit", "benefit_low", "benefit_high"),
+    ("net", "net_low", "net_high"),
+    ("bcr", "bcr_low", "bcr_high"),
+    ("avoided_to_data_end", "avoided_to_data_end_low", "avoided_to_data_end_high"),
+    ("avoided_to_horizon", "avoided_to_horizon_low", "avoided_to_horizon_high"),
 )
 
 
@@ -388,7 +446,8 @@ def intervals(names, table: str | None = None) -> list[tuple[str, str, str]]:
 # --- numbering ---------------------------------------------------------------------------------
 
 # The prefix of each part's numbers: "Table 5.1" is Appendix 5's first declared table.
-PART_PREFIX = {"targets": "T", "5": "5", "6": "6", "7": "7", "8": "8", "multisite": "M"}
+PART_PREFIX = {"targets": "T", "5": "5", "6": "6", "7": "7", "8": "8", "vfm": "V",
+               "multisite": "M"}  # fmt: skip
 
 
 def number(kind: str, part: str, name: str) -> str | None:

@@ -26,6 +26,7 @@ PART_TITLES = {
     "6": "Appendix 6: social care data on children's vulnerability status",
     "7": "Appendix 7: the Domestic Abuse Navigators' casework books",
     "8": "Appendix 8: the professionals' e-survey",
+    "vfm": "Value for money: a cost-benefit analysis of the targets' estimates",
 }
 PLAN_BADGES = {
     "primary": ("primary", "Pre-specified primary analysis (config/config.yaml, analysis)"),
@@ -83,6 +84,11 @@ LAYOUTS: dict[str, object] = {
                        "logit_p_adjusted")),
     "a8_item_responses": (("1", "2", "3", "4", "5", "answered", "missing", "respondents"),
                           ("pct_1", "pct_2", "pct_3", "pct_4", "pct_5", "pct_missing", "mean")),
+    "vfm_appraisal": (("description", "target_correlation", "verdict", "note"),
+                      ("benefit", "cost", "net", "bcr", "p_bcr_above_1", "true_bcr")),
+    "vfm_unit_costs": (("event", "unit", "cost", "price_year", "verified", "used", "source"),
+                       ("cost_uprated", "low_uprated", "high_uprated", "assumed_range",
+                        "location")),
 }  # fmt: skip
 
 
@@ -121,6 +127,10 @@ def format_cell(text: str, unit: str) -> str:
         return f"{100 * value:.0f}%"
     if unit == "count":
         return f"{int(value):,}" if value == int(value) and "." not in text else text
+    if unit == "pounds":
+        return f"-£{-value:,.0f}" if value < 0 else f"£{value:,.0f}"
+    if unit == "events":
+        return f"{value:,.1f}"
     if unit in ("score", "statistic", "days", "percent") and "." in text:
         decimals = len(text.split(".", 1)[1])
         if decimals > 3:  # unrounded working values
@@ -409,6 +419,66 @@ checksum <code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit tr
 available; <b>z</b> not applicable.</p>"""
 
 
+def _value_intro(working: Path, config: dict) -> str:
+    """The value-for-money section's opening: the answer, its assumptions, the sources of its
+    unit costs and what it cannot show."""
+    vfm = config["value_for_money"]
+    appraisal = pd.read_csv(working / "appraisal.csv", keep_default_na=False, na_values=[""])
+    costs = pd.read_csv(working / "unit_costs.csv", keep_default_na=False, na_values=[""])
+    head = appraisal[appraisal.get("headline", False).astype(bool)
+                     & (appraisal["target_correlation"] == vfm["target_correlation"])]
+    if head.empty:
+        answer = ("<p><strong>No valuation:</strong> none of the packages of avoided events has "
+                  "a verified unit cost for each of its events (Table V.4), so the programme "
+                  "cannot be valued until the authority supplies its own "
+                  "(config value_for_money.unit_costs).</p>")  # fmt: skip
+    else:
+        h = head.iloc[0]
+        answer = (f"<p><strong>Answer ({_esc(h['description'])}): {_esc(h['verdict'])}.</strong> "
+                  f"Benefit-cost ratio {h['bcr']:.2f} (95% interval {h['bcr_low']:.2f} to "
+                  f"{h['bcr_high']:.2f}); the ratio exceeded 1 in "
+                  f"{100 * h['p_bcr_above_1']:.0f}% of {int(h['draws'])} draws from the "
+                  "models' uncertainty.")  # fmt: skip
+        if "true_bcr" in h and pd.notna(h["true_bcr"]):
+            answer += (f" On these synthetic data the generator's true effects give a ratio "
+                       f"of {h['true_bcr']:.2f}.")
+        answer += "</p>"
+        unvalued = appraisal[appraisal["note"].fillna("").str.startswith("not valued")]
+        if len(unvalued):
+            answer += ("<p>Not valued for want of a verified unit cost: "
+                       + "; ".join(_esc(d) for d in unvalued["description"]) + ".</p>")
+    used = costs[costs["used"].astype(str).str.lower() == "true"]
+    sources = "".join(f"<li>{_esc(r['event'])}: {_esc(r['source'])}"
+                      f"{' (' + _esc(r['location']) + ')' if r['location'] else ''}</li>"
+                      for _, r in used.iterrows())  # fmt: skip
+    y = int(vfm["price_year"])
+    return (answer + "<h3>Assumptions</h3><ul>"
+            f"<li>Prices of {y}-{str(y + 1)[-2:]}, uprated with the HM Treasury GDP deflators "
+            f"({_esc(vfm['deflators_file'])}); discounting at {100 * vfm['discount_rate']:g}% a "
+            "year from the start (Green Book), year 0 undiscounted.</li>"
+            "<li>Events avoided are the primary models' counterfactual minus fitted counts; the "
+            f"effect at the data end is assumed to last {vfm['horizon_months']} months more, "
+            "neither growing nor fading.</li>"
+            "<li>Uncertainty comes from draws of each model's coefficients; the targets' "
+            f"estimation errors are assumed correlated {vfm['target_correlation']:g} "
+            "(a package that adds targets is also given at 0, 0.5 and 1).</li>"
+            "<li>What is added: services of different agencies (a MARAC's work, a child in "
+            "need episode). DVA re-referrals are a subset of the referrals with DVA and the "
+            "Home Office's cost per victim is a wider valuation of the same repeat cases, so "
+            "both are alternatives, never added.</li>"
+            "<li>The programme's cost is from config value_for_money.programme; the figures "
+            "shipped there are illustrative, not Growing Futures' accounts.</li></ul>"
+            f"<h3>Sources of the unit costs used</h3><ul>{sources or '<li>none</li>'}</ul>"
+            "<h3>What this cannot show</h3><ul>"
+            "<li>Benefits the targets do not measure (children's wellbeing, health, police and "
+            "justice costs outside the Home Office figure, later child protection plans or "
+            "care), and costs the programme moved to other services.</li>"
+            "<li>Whether the effect lasts beyond the data: the horizon is an assumption, and "
+            "the one-way sensitivity shows how much it matters.</li>"
+            "<li>Unit costs are national averages from public sources; only those checked "
+            "against their source are used (Table V.4).</li></ul>")  # fmt: skip
+
+
 def build(root: str | Path, config: dict) -> str:
     """The report's HTML from the files the workflow wrote under `root`."""
     root = Path(root)
@@ -421,6 +491,8 @@ def build(root: str | Path, config: dict) -> str:
         names = [n for n in module.TABLES if not (part == "targets" and n == "targets")]
         body = "".join(_table_section(tables, n) for n in names)
         body += "".join(_figure_section(figures, n) for n in module.FIGURES)
+        if part == "vfm":
+            body = _value_intro(results / "working" / "value_for_money", config) + body
         parts.append(f'<section id="part-{part}"><h2>{_esc(PART_TITLES[part])}</h2>{body}'
                      "</section>")  # fmt: skip
     toc = "".join(f'<li><a href="#part-{p}">{_esc(t)}</a></li>' for p, t in PART_TITLES.items())

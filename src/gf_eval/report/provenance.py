@@ -45,7 +45,8 @@ def config_sha256(config: dict) -> str:
 
 def raw_inputs(config: dict) -> list[str]:
     """The raw files the run read, relative to the project root: every site's series
-    extracts in a multi-site run, else every extract of the single site."""
+    extracts in a multi-site run, else every extract of the single site with the unit costs
+    and deflators its value-for-money part read."""
     sites = multisite_sites(config)
     if sites:
         files = []
@@ -60,7 +61,8 @@ def raw_inputs(config: dict) -> list[str]:
     files = [f"{folder}/{e.filename}" for e in EXTRACTS.values()]
     if synthetic_data(config):
         files.append(truth_path(config))
-    return files
+    vfm = config["value_for_money"]
+    return [*files, vfm["unit_costs_file"], vfm["deflators_file"]]
 
 
 def _git(root: Path) -> dict:
