@@ -84,7 +84,8 @@ def test_provenance_records_inputs_config_versions_and_seeds(project):
     assert prov["seeds"]["seed"] == config["seed"]
     assert prov["packages"]["pandas"] and prov["packages"]["statsmodels"]
     assert prov["git"]["commit"] is None  # the project copy is not a git checkout
-    assert len(prov["inputs"]) == len(EXTRACTS) + 1  # the nine extracts and truth.json
+    # the nine extracts, truth.json, and the unit costs and deflators
+    assert len(prov["inputs"]) == len(EXTRACTS) + 3
     for rel, digest in prov["inputs"].items():
         assert hashlib.sha256((project / rel).read_bytes()).hexdigest() == digest
 
