@@ -299,3 +299,11 @@ def test_the_pooled_synthetic_control_test_is_calibrated_under_the_null():
     print("rejection at 5% over 60 null panels:", rates)
     for rate in rates.values():
         assert 0.02 <= rate <= 0.09
+
+
+def test_too_few_comparison_sites_for_joint_sets_fall_back_to_one_at_a_time():
+    rng = np.random.default_rng(6)
+    wide = pd.DataFrame(rng.normal(0, 0.1, (30, 5)).cumsum(0), columns=list("abxyz"))
+    # two treated sites, three comparison sites: a set of two leaves one donor
+    assert designs.placebo_sets(wide, {"a": 20, "b": 21}, ["x", "y", "z"], 6,
+                                {"a": 0.5, "b": 0.5}, 99, 1) is None  # fmt: skip

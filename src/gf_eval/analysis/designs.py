@@ -154,6 +154,8 @@ def placebo_sets(wide: pd.DataFrame, starts: dict[str, int], comparison: list[st
         donors = wide.loc[rows_of, comparison].dropna(axis=1)
         frames[site] = (donors, rows_of < s0, rows_of.isin([s0 + e for e in window(horizon)]))
     pool = sorted(set.intersection(*(set(f[0].columns) for f in frames.values())))
+    if len(pool) - len(sites) < 2:  # each member needs at least 2 donors outside its set
+        return None
     draws = _draws(len(pool), len(sites), n, seed)
     out = {m: (np.empty(draws.shape), np.empty(draws.shape)) for m in ("synthetic", "augmented")}
     for d, draw in enumerate(draws):
@@ -343,12 +345,17 @@ def compare(series: dict[str, pd.DataFrame], sites: dict[str, str | None], confi
             sc_paths.append(p.assign(target=target))
         ridges = {r["site"]: r["ridge"] for r in sc if r["method"] == "augmented"}
         sets = placebo_sets(wide, starts_t, comparison, horizon, ridges, n_perm, seed)
+        if sets is None:
+            log.warning("%s: too few comparison sites to refit placebo sets jointly (each set "
+                        "needs %d, and 2 donors besides); the pooled synthetic control uses "
+                        "one-at-a-time placebos, whose interval is narrower than it should be",
+                        target, len(starts_t))  # fmt: skip
         for method in ("synthetic", "augmented"):
             obs = {r["site"]: r["log_effect"] for r in sc if r["method"] == method}
             own = {r["site"]: r["pre_rmspe"] for r in sc if r["method"] == method}
             stat, p, (lo, hi), _ = pooled_permutation(obs, sc_placebo[method], n_perm, seed,
                                                       scales=(own, sc_scale[method]),
-                                                      sets=sets[method])  # fmt: skip
+                                                      sets=sets and sets[method])  # fmt: skip
             label = "synthetic control" if method == "synthetic" else "augmented synthetic control"
             rows.append({"target": target, "method": f"{label} (mean of sites)",
                          "estimand": f"mean change, months {horizon - WINDOW + 1}-{horizon}",
