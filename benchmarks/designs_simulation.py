@@ -526,19 +526,28 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
                     help="diagnostic variants to run (none: only the pipeline's designs)")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on from the checkpoint of an interrupted run with the same --out")
     ap.add_argument("--from-csv", nargs="+", type=Path, default=None,
                     help="make the tables (and --out) from earlier runs' rows, no simulation")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/designs_simulation.csv"))
     args = ap.parse_args(argv)
     if args.from_csv:
         return merge(args)
-    rows = []
     t0 = time.perf_counter()
     per = {}
+    # checkpoint every 25 panels, so that an interrupted run can go on with --resume
+    partial = Path(str(args.out) + ".partial.pkl")
+    state = {"rows": [], "elapsed": {}, "done": {}}
+    if args.resume and partial.exists():
+        state = pd.read_pickle(partial)
+        print(f"resuming: {state['done']} panels done", flush=True)
+    rows = state["rows"]
     for name in args.scenarios:
         scen = SCENARIOS[name]
         ts = time.perf_counter()
-        for i in range(args.panels):
+        start = state["done"].get(name, 0)
+        for i in range(start, args.panels):
             # the same panel index gives the same base draws in every scenario
             rng = np.random.default_rng([args.seed, i])
             wide, starts, comparison, truth, mask = simulate_panel(rng, scen, args.sites,
@@ -547,12 +556,20 @@ def main(argv=None) -> int:
                               args.draws, args.seed + i, set(args.variants)):  # fmt: skip
                 rows.append({"scenario": name, "sites": args.sites, "panel": i, **r})
             if (i + 1) % 25 == 0:
-                print(f"{name}: {i + 1} panels, {time.perf_counter() - ts:.0f} s", flush=True)
-        per[name] = (time.perf_counter() - ts) / args.panels
+                state["done"][name] = i + 1
+                state["elapsed"][name] = (state["elapsed"].get(name, 0.0)
+                                          + time.perf_counter() - ts)  # fmt: skip
+                ts = time.perf_counter()
+                pd.to_pickle(state, partial)
+                print(f"{name}: {i + 1} panels, {state['elapsed'][name]:.0f} s", flush=True)
+        state["elapsed"][name] = state["elapsed"].get(name, 0.0) + time.perf_counter() - ts
+        state["done"][name] = args.panels
+        per[name] = state["elapsed"][name] / args.panels
     df = pd.DataFrame(rows)
     df["seed"], df["permutations"], df["draws"] = args.seed, args.permutations, args.draws
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
+    partial.unlink(missing_ok=True)
     timing = (f"variants {' '.join(args.variants) or 'none'}: "
               + "; ".join(f"{n} {s:.2f} s a panel" for n, s in per.items())
               + f"; total {time.perf_counter() - t0:.0f} s")
