@@ -2,9 +2,10 @@
 and the one-way sensitivity of the headline ratio, from the working tables of
 `gf_eval.analysis.value_for_money`.
 
-Every number here is a model estimate or a public unit cost, not a count of people, so the
-disclosure rule for small counts has nothing to suppress; the tables still pass
-`gf_eval.disclosure` like every published table. Money is rounded to the nearest £1,000 and
+None carries the pre-specified analysis's badge: the appraisal was not in the 2017 plan; it is
+built on the primary models. Every number here is a model estimate or a public unit cost, not
+a count of people, so the disclosure rule for small counts has nothing to suppress; the tables
+still pass `gf_eval.disclosure` like every published table. Money is rounded to the nearest £1,000 and
 events to one decimal: the estimates are no more precise than that.
 """
 
@@ -87,7 +88,6 @@ def appraisal_table(w: dict[str, pd.DataFrame], config: dict) -> Table:
                "authority has replaced it with its accounts.",
                "A ratio's interval that spans 1 means the data cannot tell whether the "
                "programme paid for itself; it does not mean that it did not."),
-        plan="primary",
     )
 
 
@@ -130,7 +130,6 @@ def avoided_table(w: dict[str, pd.DataFrame], config: dict) -> Table:
         ),
         frame=frame, spec=_spec(frame, ("description",),
                                 {c: 0 if c == "months_modelled" else 1 for c in frame.columns}),
-        plan="primary",
     )
 
 
@@ -158,7 +157,6 @@ def break_even_table(w: dict[str, pd.DataFrame], config: dict) -> Table:
         ),
         frame=frame, spec=_spec(frame, ("event",), {"unit_cost": 0, "counterfactual_events": 1,
                                                     "value_at_risk": 0}),  # fmt: skip
-        plan="primary",
     )
 
 

@@ -419,6 +419,12 @@ checksum <code>{tree_sha256(Path(gf_eval.__file__).parent)}</code>. The audit tr
 available; <b>z</b> not applicable.</p>"""
 
 
+def value_for_money_events(package: str) -> set[str]:
+    from gf_eval.analysis.value_for_money import PACKAGES
+
+    return set(PACKAGES[package][1].values())
+
+
 def _value_intro(working: Path, config: dict) -> str:
     """The value-for-money section's opening: the answer, its assumptions, the sources of its
     unit costs and what it cannot show."""
@@ -448,6 +454,10 @@ def _value_intro(working: Path, config: dict) -> str:
             answer += ("<p>Not valued for want of a verified unit cost: "
                        + "; ".join(_esc(d) for d in unvalued["description"]) + ".</p>")
     used = costs[costs["used"].astype(str).str.lower() == "true"]
+    if not head.empty:  # the events of the packages valued, not every event costed
+        valued = appraisal[appraisal["bcr"].notna()]["package"]
+        events = {e for name in valued for e in value_for_money_events(name)}
+        used = used[used["event"].isin(events)]
     sources = "".join(f"<li>{_esc(r['event'])}: {_esc(r['source'])}"
                       f"{' (' + _esc(r['location']) + ')' if r['location'] else ''}</li>"
                       for _, r in used.iterrows())  # fmt: skip
@@ -468,7 +478,7 @@ def _value_intro(working: Path, config: dict) -> str:
             "both are alternatives, never added.</li>"
             "<li>The programme's cost is from config value_for_money.programme; the figures "
             "shipped there are illustrative, not Growing Futures' accounts.</li></ul>"
-            f"<h3>Sources of the unit costs used</h3><ul>{sources or '<li>none</li>'}</ul>"
+            f"<h3>Sources of the unit costs valued</h3><ul>{sources or '<li>none</li>'}</ul>"
             "<h3>What this cannot show</h3><ul>"
             "<li>Benefits the targets do not measure (children's wellbeing, health, police and "
             "justice costs outside the Home Office figure, later child protection plans or "
