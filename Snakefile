@@ -1,29 +1,40 @@
 # gf-eval workflow: raw extracts -> validation -> typed interim tables -> derived series and
 # cohorts -> models -> appendix tables and figures.
 # A thin map of the data flow; every step is a `gf-eval` subcommand.
-from snakemake.utils import min_version, update_config, validate
+# It imports only light modules (the standard library and PyYAML), so that a no-op or a dry
+# run costs what Snakemake costs; the steps import what they use.
+from snakemake.utils import min_version, update_config
 from gf_eval.config import (
     SYNTHETIC_DIR,
     SYNTHETIC_RETURNS_DIR,
     SYNTHETIC_RETURNS_KEY,
     SYNTHETIC_RETURNS_TRUTH,
-    check_config,
     extract_dir,
     interim_dir,
+    load_schema,
     results_dir,
     returns_dir,
     source_name,
     truth_path,
+    validate_config,
 )
 from gf_eval.extracts import EXTRACTS
 from gf_eval.returns import layout as return_layout
-from gf_eval.derive import DERIVED, INPUTS
-from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
-from gf_eval.analysis import MODEL_FILES, VALUE_FILES
-from gf_eval.analysis.multisite import OUTPUTS as MULTISITE_FILES
-from gf_eval import appendix, preflight
-from gf_eval.appendix import multisite_figures
-from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
+from gf_eval.layout import (
+    DERIVE_INPUTS,
+    DERIVED,
+    MODEL_FILES,
+    MULTISITE_FIGURES,
+    MULTISITE_FILES,
+    PART_FIGURES,
+    PARTS,
+    SITE_PARTS,
+    SERIES_EXTRACTS,
+    VALUE_FILES,
+    part_files,
+)
+from gf_eval.sites import multisite_sites
+from gf_eval import preflight
 from gf_eval.files import tree_sha256
 import os
 import sys
@@ -35,11 +46,15 @@ configfile: "config/config.yaml"
 
 
 # `--config a='{b: 1}'` reaches us as strings; type them as the schema says, then check.
+SCHEMA = f"{workflow.basedir}/config/config.schema.yaml"
 update_config(
-    config, preflight.typed_overrides(workflow.config_settings.overwrite_config)
+    config,
+    preflight.typed_overrides(
+        workflow.config_settings.overwrite_config, load_schema(SCHEMA)
+    ),
 )
-validate(config, "config/config.schema.yaml")
-preflight.or_exit(check_config, config)
+# The config schema and the rules it cannot express.
+preflight.or_exit(validate_config, config, "config", SCHEMA)
 # Stop before any job when the extracts are missing, naming each missing file.
 preflight.or_exit(preflight.check_extracts, config)
 # A killed run leaves its locks behind; a plain `snakemake` recovers from it.
@@ -70,7 +85,7 @@ preflight.write_settings(
     SETTINGS_DIR, preflight.settings_texts(config, workflow.config_settings)
 )
 # The package's code as a parameter of every rule: a change to it reruns what it affects.
-CODE = tree_sha256(os.path.dirname(os.path.dirname(appendix.__file__)))
+CODE = tree_sha256(os.path.dirname(preflight.__file__))
 
 
 wildcard_constraints:
@@ -98,7 +113,7 @@ OUTPUTS = [
     *expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
     *expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
     *expand("{dir}/working/value_for_money/{file}", dir=RESULTS, file=VALUE_FILES),
-    *[f for part in appendix.PARTS for f in published(part)],
+    *[f for part in PARTS for f in published(part)],
 ]
 
 
@@ -115,18 +130,22 @@ TREATED = [s for s, info in MULTISITE.items() if info["intervention_start"]]
 # plots across sites.
 SITE_FILES = [
     *[f"tables/{t}.{ext}" for t in SITE_TABLES for ext in ("csv", "json")],
-    *[f"figures/{f}.{ext}" for f in TARGET_FIGURES for ext in ("png", "svg", "json")],
+    *[
+        f"figures/{f}.{ext}"
+        for f in PART_FIGURES["targets"]
+        for ext in ("png", "svg", "json")
+    ],
     *[
         f"{kind}/{f}"
-        for part in appendix.SITE_PARTS
+        for part in SITE_PARTS
         for kind in ("tables", "figures")
-        for f in appendix.outputs(part)[kind]
+        for f in part_files(part)[kind]
     ],
 ]
 FOREST_FILES = expand(
     "{dir}/figures/{figure}.{ext}",
     dir=RESULTS,
-    figure=multisite_figures.FIGURES,
+    figure=MULTISITE_FIGURES,
     ext=("png", "svg", "json"),
 )
 # What the report is made from: the single site's outputs, or the multi-site ones.
@@ -198,7 +217,7 @@ rule validate:
 
 rule derive:
     input:
-        tables=expand("{dir}/{extract}.parquet", dir=INTERIM, extract=INPUTS),
+        tables=expand("{dir}/{extract}.parquet", dir=INTERIM, extract=DERIVE_INPUTS),
         settings=settings("config"),
     output:
         expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
@@ -331,7 +350,7 @@ rule appendix5:
 rule appendix6:
     input:
         expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
-        expand("{dir}/{extract}.parquet", dir=INTERIM, extract=INPUTS),
+        expand("{dir}/{extract}.parquet", dir=INTERIM, extract=DERIVE_INPUTS),
         settings=settings("config"),
     output:
         published("6"),

@@ -3,7 +3,7 @@
 
 def published(part):
     """The tables and figures one appendix part writes."""
-    out = appendix.outputs(part)
+    out = part_files(part)
     return [f"{RESULTS}/tables/{f}" for f in out["tables"]] + [
         f"{RESULTS}/figures/{f}" for f in out["figures"]
     ]

@@ -75,7 +75,8 @@ def _heterogeneous_panel(config: dict, seed: int | None, work) -> dict:
     from gf_eval import synth
     from gf_eval.analysis import multisite
     from gf_eval.config import site_config
-    from gf_eval.derive.site import multisite_sites, site_series
+    from gf_eval.derive.site import site_series
+    from gf_eval.sites import multisite_sites
 
     config = copy.deepcopy(config)
     if seed is not None:

@@ -22,7 +22,8 @@ from gf_eval.disclosure import check
 from gf_eval import synth
 from gf_eval.analysis import multisite
 from gf_eval.config import site_config
-from gf_eval.derive.site import multisite_sites, site_series
+from gf_eval.derive.site import site_series
+from gf_eval.sites import multisite_sites
 
 PANEL = {"n_sites": 8, "treated": 3, "first_start": "2015-09-01", "stagger_months": 2,
          "size": 1.0}  # fmt: skip
@@ -64,7 +65,7 @@ def test_panel_sites_scale_with_population_and_stagger_their_starts(shocked):
 
 
 def test_comparison_trends_change_with_size_centred_and_capped(config):
-    from gf_eval.synth.panel import TREND_CHANGE_CAP, panel_sites
+    from gf_eval.sites import TREND_CHANGE_CAP, panel_sites
 
     config = copy.deepcopy(config)
     trends = {"sd": 0.15, "size_correlation": 0.9, "start": "2014-12-01"}

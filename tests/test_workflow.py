@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -103,3 +104,46 @@ def test_the_slurm_profile_gives_every_rule_its_resources():
     assert 'f"import_{name}"' in returns
     rules |= {f"import_{name}" for name in RETURNS}
     assert rules - {"all"} == set(profile["set-resources"])
+
+
+# Libraries the steps use, which the workflow's own code (the Snakefile, its rules and the
+# modules they call) must not import while Snakemake builds the workflow: every `snakemake`
+# call (a no-op, a dry run) builds it, and each import would cost it seconds (issue 17).
+# Snakemake itself imports some of them (yte imports numpy; pandas for its params check): that
+# is the floor's cost too, so only imports made from our files count. A synthetic panel draws
+# its sites with numpy. rfc3987-syntax compiles grammars on import.
+HEAVY = {"pandas", "numpy", "scipy", "statsmodels", "matplotlib", "pandera", "pyarrow",
+         "rfc3987_syntax"}  # fmt: skip
+WATCH = """
+import builtins, json, sys, traceback
+ours = ("/gf_eval/", "/Snakefile", ".smk")
+found = set()
+real_import = builtins.__import__
+def watch(name, *args, **kwargs):
+    if name.split(".")[0] in HEAVY:
+        where = traceback.extract_stack()[-2].filename
+        if any(part in where or where.endswith(part) for part in ours):
+            found.add(name.split(".")[0])
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = watch
+sys.argv = ["snakemake", *sys.argv[1:]]
+from snakemake.cli import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("imported by the workflow:", json.dumps(sorted(found)), "exit", code)
+"""
+
+
+@pytest.mark.parametrize("config, allowed", [((), []),
+                                             (("--configfile", "config/multisite.yaml"),
+                                              ["numpy"])])  # fmt: skip
+def test_building_the_workflow_imports_no_heavy_library(tmp_path, config, allowed):
+    project = copy_project(tmp_path / "project")
+    for attempt in ("from nothing", "after a dry run wrote the settings"):
+        run = subprocess.run([sys.executable, "-c", f"HEAVY = {sorted(HEAVY)!r}" + WATCH, "-n",
+                              *config], cwd=project, capture_output=True, text=True)  # fmt: skip
+        line = [x for x in run.stdout.splitlines() if x.startswith("imported by the workflow:")]
+        assert line and line[0].endswith("exit 0"), run.stdout[-2000:] + run.stderr[-2000:]
+        assert line[0] == f"imported by the workflow: {json.dumps(allowed)} exit 0", attempt

@@ -321,7 +321,8 @@ def _audit(args: argparse.Namespace) -> int:
 def _site(args: argparse.Namespace) -> int:
     from gf_eval import validation
     from gf_eval.config import site_config
-    from gf_eval.derive.site import multisite_sites, site_series
+    from gf_eval.derive.site import site_series
+    from gf_eval.sites import multisite_sites
 
     config = _config(args)
     info = multisite_sites(config)[args.site]
@@ -348,7 +349,7 @@ def _site_evaluation(args: argparse.Namespace) -> int:
     from gf_eval.appendix import targets_tables
     from gf_eval.appendix.publish import source_note, write_figure, write_tables
     from gf_eval.config import Calendar
-    from gf_eval.derive.site import multisite_sites
+    from gf_eval.sites import multisite_sites
     from gf_eval.extracts import EXTRACTS
 
     config = _config(args)
@@ -385,7 +386,7 @@ def _site_evaluation(args: argparse.Namespace) -> int:
 
 def _multisite(args: argparse.Namespace) -> int:
     from gf_eval.analysis import multisite
-    from gf_eval.derive.site import multisite_sites
+    from gf_eval.sites import multisite_sites
 
     config = _config(args)
     sites = multisite_sites(config)

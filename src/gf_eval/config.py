@@ -6,15 +6,19 @@ schema cannot express, such as the order of the calendar dates.
 
 from __future__ import annotations
 
+import calendar as _calendar
 import copy
+import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "config.yaml"
@@ -45,11 +49,15 @@ class Calendar:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Calendar:
+        import pandas as pd  # here, not at the top: the Snakefile checks the config without it
+
         cal = config["calendar"]
         return cls(**{k: pd.Timestamp(cal[k]) for k in cls.__dataclass_fields__})
 
     def months(self, start: pd.Timestamp | None = None) -> pd.PeriodIndex:
         """Calendar months from `start` (default: data_start) to data_end."""
+        import pandas as pd
+
         first = self.data_start if start is None else start
         return pd.period_range(first, self.data_end, freq="M")
 
@@ -124,11 +132,26 @@ def site_config(config: dict, start: str) -> dict:
     return out
 
 
-def validate_config(config: dict, source: str = "config") -> None:
+def load_schema(path: str | Path = CONFIG_SCHEMA) -> dict:
+    """The config's JSON Schema, parsed once per process (with libyaml when PyYAML has it:
+    the pure-Python parser took a tenth of a second of every `snakemake` call)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _SCHEMAS:
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        _SCHEMAS[key] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    return copy.deepcopy(_SCHEMAS[key])
+
+
+_SCHEMAS: dict[tuple, dict] = {}
+
+
+def validate_config(config: dict, source: str = "config",
+                    schema_path: str | Path = CONFIG_SCHEMA) -> None:  # fmt: skip
     """Check `config` against the JSON Schema and the calendar rules; raise ConfigError."""
     jsonschema = _jsonschema()
-    with CONFIG_SCHEMA.open(encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
+    schema = load_schema(schema_path)
     validator = jsonschema.Draft202012Validator(
         schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
@@ -141,35 +164,48 @@ def validate_config(config: dict, source: str = "config") -> None:
     check_config(config, source)
 
 
+def _day(value) -> dt.date:
+    return dt.date.fromisoformat(str(value))
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """`day` moved by whole months, its day clipped to the month's length (as pandas'
+    DateOffset(months=...))."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return day.replace(year=year, month=month + 1,
+                       day=min(day.day, _calendar.monthrange(year, month + 1)[1]))  # fmt: skip
+
+
 def check_config(config: dict, source: str = "config") -> None:
-    """Rules the JSON Schema cannot express: date order and windows inside the data."""
-    cal = Calendar.from_config(config)
+    """Rules the JSON Schema cannot express: date order and windows inside the data. The
+    standard library only, as the Snakefile runs it before any job."""
     order = ["history_start", "data_start", "intervention_start", "funding_end", "data_end"]
-    dates = [getattr(cal, k) for k in order]
+    cal = {k: _day(config["calendar"][k]) for k in order}
+    dates = [cal[k] for k in order]
     if any(a >= b for a, b in zip(dates, dates[1:])):
         raise ConfigError(f"{source}: calendar dates must be in the order {' < '.join(order)}")
-    if cal.data_start.day != 1 or cal.intervention_start.day != 1:
+    if cal["data_start"].day != 1 or cal["intervention_start"].day != 1:
         raise ConfigError(f"{source}: calendar data_start and intervention_start must be 1st days")
-    if cal.data_end != cal.data_end + pd.offsets.MonthEnd(0):
+    if (cal["data_end"] + dt.timedelta(days=1)).day != 1:
         raise ConfigError(f"{source}: calendar data_end must be the last day of a month")
     pre, post = (config["windows"][w] for w in ("pre", "post"))
     for name, win in (("pre", pre), ("post", post)):
-        start, end = pd.Timestamp(win["start"]), pd.Timestamp(win["end"])
-        if not (cal.data_start <= start <= end <= cal.data_end):
+        start, end = _day(win["start"]), _day(win["end"])
+        if not (cal["data_start"] <= start <= end <= cal["data_end"]):
             raise ConfigError(f"{source}: windows/{name} must lie within data_start..data_end")
-    if pd.Timestamp(pre["end"]) >= pd.Timestamp(post["start"]):
+    if _day(pre["end"]) >= _day(post["start"]):
         raise ConfigError(f"{source}: windows/pre must end before windows/post starts")
     _check_multisite(config, cal, source)
     for start in config.get("analysis", {}).get("sensitivity", {}).get("placebo_starts", []):
-        day = pd.Timestamp(start)
-        if day.day != 1 or not (cal.data_start < day < cal.intervention_start):
+        day = _day(start)
+        if day.day != 1 or not (cal["data_start"] < day < cal["intervention_start"]):
             raise ConfigError(
                 f"{source}: analysis/sensitivity/placebo_starts: {start} must be the 1st of a "
                 "month after data_start and before intervention_start"
             )
 
 
-def _check_multisite(config: dict, cal: Calendar, source: str) -> None:
+def _check_multisite(config: dict, cal: dict[str, dt.date], source: str) -> None:
     multi = config.get("multisite") or {}
     horizon = int(multi.get("horizon_months", 0))
     starts = []
@@ -182,15 +218,14 @@ def _check_multisite(config: dict, cal: Calendar, source: str) -> None:
         panel = multi["panel"]
         if not 1 <= panel["treated"] < panel["n_sites"]:
             raise ConfigError(f"{source}: multisite/panel/treated must be from 1 to n_sites - 1")
-        first = pd.Timestamp(panel["first_start"])
-        starts = [first + pd.DateOffset(months=i * panel["stagger_months"])
-                  for i in range(panel["treated"])]  # fmt: skip
+        first = _day(panel["first_start"])
+        starts = [add_months(first, i * panel["stagger_months"]) for i in range(panel["treated"])]
     for start in filter(None, starts):
-        start = pd.Timestamp(start)
-        if start.day != 1 or not cal.data_start < start:
+        start = _day(start)
+        if start.day != 1 or not cal["data_start"] < start:
             raise ConfigError(f"{source}: multisite: start {start:%Y-%m-%d} must be the 1st of a "
                               "month after data_start")  # fmt: skip
-        if start + pd.DateOffset(months=horizon) > cal.data_end:
+        if add_months(start, horizon) > cal["data_end"]:
             raise ConfigError(f"{source}: multisite: a site starting {start:%Y-%m-%d} has no data "
                               f"{horizon} months later (horizon_months)")  # fmt: skip
 

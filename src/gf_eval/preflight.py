@@ -10,11 +10,10 @@ import os
 import re
 from pathlib import Path
 
-import yaml
 
 from gf_eval.config import (CONFIG_SCHEMA, MULTISITE, SYNTHETIC, SYNTHETIC_RETURNS_SOURCE,
-                            ConfigError, data_source, extract_dir, results_dir, returns_dir,
-                            source_name)  # fmt: skip
+                            ConfigError, data_source, extract_dir, load_schema, results_dir,
+                            returns_dir, source_name)  # fmt: skip
 from gf_eval.extracts import EXTRACTS
 
 SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -29,7 +28,7 @@ def typed_overrides(overrides: dict, schema: dict | None = None) -> dict:
     `scenario: "null"` or a date stays as written.
     """
     if schema is None:
-        schema = yaml.safe_load(CONFIG_SCHEMA.read_text(encoding="utf-8"))
+        schema = load_schema(CONFIG_SCHEMA)
     return _typed(overrides, schema, schema)
 
 
@@ -148,7 +147,8 @@ def check_extracts(config: dict, root: str | Path = ".") -> None:
     """Refuse, before any job starts, a run whose extracts are missing or whose source name
     would mix its outputs with another folder's. The message names the folder and each
     missing file."""
-    from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
+    from gf_eval.layout import SERIES_EXTRACTS
+    from gf_eval.sites import multisite_sites
 
     root = Path(root)
     sites = multisite_sites(config)
@@ -201,7 +201,7 @@ def settings_texts(config: dict, config_settings=None, root: str | Path = ".") -
     was configured (run: the config files in order and the command-line overrides), which
     the audit needs to compare like with like."""
     from gf_eval.config import synth_settings
-    from gf_eval.derive.site import multisite_sites
+    from gf_eval.sites import multisite_sites
 
     texts = {"synth": synth_settings(config), "calendar": _dumps(config["calendar"]),
              "config": _dumps(config),

@@ -8,13 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from gf_eval.files import atomic_path, write_text
-
-#: Working (not for publication) model outputs, written to results/working/models/.
-MODEL_FILES = ("prepost.csv", "estimates.csv", "placebo.csv", "predictions.csv",
-               "power.csv", "truth_check.csv", "summaries.txt")  # fmt: skip
-#: The value-for-money working tables, in results/working/value_for_money/.
-VALUE_FILES = ("avoided.csv", "appraisal.csv", "break_even.csv", "sensitivity.csv",
-               "unit_costs.csv")  # fmt: skip
+from gf_eval.layout import MODEL_FILES, VALUE_FILES  # noqa: F401  (the files written here)
 
 
 # Each estimand: the truth.json key, and the estimate's columns.

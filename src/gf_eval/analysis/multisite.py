@@ -19,6 +19,7 @@ import pandas as pd
 
 from gf_eval.analysis import targets
 from gf_eval.config import Calendar, site_config
+from gf_eval.layout import MULTISITE_FILES
 from gf_eval.stats.its import ITS, ITSInputError, Term
 from gf_eval.stats.meta import random_effects
 
@@ -151,8 +152,7 @@ def panel_truth(config: dict) -> dict[str, float]:
 
 
 # The files `write` gives, each a CSV: the ITS models', then the other designs'.
-OUTPUTS = ("site_estimates", "pooled", "methods", "synthetic_control", "sc_paths",
-           "event_study", "att_gt", "placebo_dates")  # fmt: skip
+OUTPUTS = MULTISITE_FILES
 
 
 def write(series_dir, sites: dict[str, str | None], out, config: dict, synthetic: bool) -> list:

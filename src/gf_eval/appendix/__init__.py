@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gf_eval.analysis import VALUE_FILES
-from gf_eval.derive import INPUTS
+from gf_eval.layout import DERIVE_INPUTS, PARTS, SITE_PARTS, VALUE_FILES, part_files
 
-PARTS = ("targets", "5", "6", "7", "8", "vfm")
-# The parts each treated site of a multi-site run gets, beside its targets.
-SITE_PARTS = ("5", "6", "7", "8")
 # The typed extracts parts 7 and 8 read.
 PART_EXTRACTS = {"7": ("casework",), "8": ("survey",)}
 MODEL_TABLES = ("estimates", "prepost", "placebo", "predictions", "power")
@@ -45,11 +41,7 @@ def _module(part: str):
 
 def outputs(part: str) -> dict[str, list[str]]:
     """File names (relative to the tables and figures folders) that `part` writes."""
-    m = _module(part)
-    return {
-        "tables": [f"{n}.{ext}" for n in m.TABLES for ext in ("csv", "json")],
-        "figures": [f"{n}.{ext}" for n in m.FIGURES for ext in ("png", "svg", "json")],
-    }
+    return part_files(part)
 
 
 def build_part(part: str, derived: str | Path, interim: str | Path, models: str | Path,
@@ -70,11 +62,12 @@ def build_part(part: str, derived: str | Path, interim: str | Path, models: str 
         return m.tables(working, config), m.figures(working, config)
     if part in PART_EXTRACTS:
         typed = {n: pd.read_parquet(interim / f"{n}.parquet") for n in PART_EXTRACTS[part]}
-        return m.tables(typed, config), m.figures(typed, config)
+        tables = m.tables(typed, config)
+        return tables, m.figures(typed, config, published=tables)
     data = {p.stem: pd.read_parquet(p) for p in sorted(derived.glob("*.parquet"))}
     if part == "5":
         return m.tables(data, config), m.figures(data, config)
-    typed = {name: pd.read_parquet(interim / f"{name}.parquet") for name in INPUTS}
+    typed = {name: pd.read_parquet(interim / f"{name}.parquet") for name in DERIVE_INPUTS}
     return m.tables(data, typed, config), m.figures(data, typed, config)
 
 

@@ -22,12 +22,10 @@ from gf_eval.appendix.publish import Figure, Table
 from gf_eval.appendix.linked import WITHHELD_NOTE, protect_linked, spec_constraints
 from gf_eval.config import Calendar
 from gf_eval.disclosure import TableSpec, determined, suppression_mask
+from gf_eval.layout import PART_FIGURES, PART_TABLES
 
 APPENDIX = "7"
-TABLES = ("a7_caseload_by_quarter", "a7_open_caseload", "a7_referral_route", "a7_involvement",
-          "a7_engagement", "a7_outcomes", "a7_attrition", "a7_missing_sensitivity",
-          "a7_engagement_outcomes")  # fmt: skip
-FIGURES = ("a7_caseload", "a7_paired_change", "a7_reliable_change")
+TABLES, FIGURES = PART_TABLES["7"], PART_FIGURES["7"]
 
 WAIT_BANDS = (("0-6 days", 0, 6), ("7-13 days", 7, 13), ("14-27 days", 14, 27),
               ("28+ days", 28, np.inf))  # fmt: skip
@@ -657,10 +655,13 @@ def _reliable_figure(outcomes: Table, threshold: int) -> Figure:
     )  # fmt: skip
 
 
-def figures(typed: dict[str, pd.DataFrame], config: dict) -> list[Figure]:
-    """Appendix 7's figures, drawn only from values the published tables show."""
+def figures(typed: dict[str, pd.DataFrame], config: dict,
+            published: list[Table] | None = None) -> list[Figure]:  # fmt: skip
+    """Appendix 7's figures, drawn only from values the published tables show (`published`,
+    else built again)."""
     threshold = config["disclosure"]["threshold"]
-    t = {x.name: x for x in tables(typed, config)}
+    # The tables already built for publication, when given: they cost seconds to build.
+    t = {x.name: x for x in (tables(typed, config) if published is None else published)}
     return [
         _caseload_figure(t["a7_caseload_by_quarter"], t["a7_open_caseload"], threshold),
         _change_figure(t["a7_outcomes"], t["a7_missing_sensitivity"], threshold),

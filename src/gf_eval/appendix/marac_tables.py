@@ -20,13 +20,10 @@ from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
 from gf_eval.derive.marac import repeat_reconciliation
 from gf_eval.disclosure import TableSpec, suppression_mask
+from gf_eval.layout import PART_FIGURES, PART_TABLES
 
 APPENDIX = "5"
-TABLES = ("a5_cases_by_quarter", "a5_referral_route", "a5_referring_agency",
-          "a5_referring_agency_detail", "a5_dash", "a5_high_risk", "a5_children",
-          "a5_profile_sex", "a5_profile_age", "a5_profile_ethnicity", "a5_profile_disability",
-          "a5_profile_lgbt", "a5_dan_involvement", "a5_repeat_reconciliation")  # fmt: skip
-FIGURES = ("a5_cases_by_quarter", "a5_referral_route")
+TABLES, FIGURES = PART_TABLES["5"], PART_FIGURES["5"]
 PERIODS = ("pre", "post")
 DASH_BANDS = (("0-4", 0, 4), ("5-9", 5, 9), ("10-13", 10, 13), ("14-18", 14, 18),
               ("19-24", 19, codes.DASH_MAX))  # fmt: skip

@@ -19,11 +19,11 @@ import pandas as pd
 from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure
 from gf_eval.appendix.targets_tables import DESCRIPTIONS
+from gf_eval.layout import MULTISITE_FIGURE_KINDS, MULTISITE_FIGURES
 
 MODELS = {"single-site": COLOURS["comparison"], "controlled": COLOURS["fitted"]}
-KINDS = ("forest", "designs", "event_study", "synthetic_control")
+KINDS, FIGURES = MULTISITE_FIGURE_KINDS, MULTISITE_FIGURES
 LEADS = 12  # months before the start drawn in the event study
-FIGURES = tuple(f"{kind}_{target}" for kind in KINDS for target in DESCRIPTIONS)
 
 
 def forest(estimates: pd.DataFrame, pooled: pd.DataFrame, target: str, config: dict) -> Figure:

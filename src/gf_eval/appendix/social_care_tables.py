@@ -24,12 +24,10 @@ from gf_eval.derive import status as vstatus
 from gf_eval.derive.social_care import dva_known_from
 from gf_eval.appendix.linked import WITHHELD_NOTE, Cell, protect_linked  # noqa: F401
 from gf_eval.disclosure import TableSpec, protect, suppression_mask
+from gf_eval.layout import PART_FIGURES, PART_TABLES
 
 APPENDIX = "6"
-TABLES = ("a6_referrals_by_source", "a6_factor_prevalence", "a6_dva_rereferrals", "a6_cin_dva",
-          "a6_cp_plans", "a6_cp_plans_by_year", "a6_looked_after", "a6_status_transitions_6m",
-          "a6_status_transitions_12m", "a6_status_step_rates")  # fmt: skip
-FIGURES = ("a6_factor_prevalence", "a6_status_step_rates")
+TABLES, FIGURES = PART_TABLES["6"], PART_FIGURES["6"]
 HORIZONS = (6, 12)  # months after the index date; the cohort's status_<h> columns
 
 # Episode DVA status (derive.social_care.STATUSES) as published.

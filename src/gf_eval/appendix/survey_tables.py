@@ -23,10 +23,10 @@ from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.appendix.linked import WITHHELD_NOTE, protect_linked
 from gf_eval.disclosure import TableSpec, suppression_mask
+from gf_eval.layout import PART_FIGURES, PART_TABLES
 
 APPENDIX = "8"
-TABLES = ("a8_respondents", "a8_item_responses", "a8_item_tests", "a8_scale_scores")
-FIGURES = ("a8_item_responses", "a8_scale_means")
+TABLES, FIGURES = PART_TABLES["8"], PART_FIGURES["8"]
 WAVES = codes.SURVEY_WAVES
 WAVE_LABELS = {"baseline": "Baseline", "follow_up": "Follow-up"}
 RESPONSES = tuple(str(k) for k in range(codes.LIKERT_MIN, codes.LIKERT_MAX + 1))
@@ -337,9 +337,12 @@ def _scale_figure(table: Table, threshold: int) -> Figure:
         "effects of the programme.", fig)  # fmt: skip
 
 
-def figures(typed: dict[str, pd.DataFrame], config: dict) -> list[Figure]:
-    """Appendix 8's figures, drawn only from values the published tables show."""
+def figures(typed: dict[str, pd.DataFrame], config: dict,
+            published: list[Table] | None = None) -> list[Figure]:  # fmt: skip
+    """Appendix 8's figures, drawn only from values the published tables show (`published`,
+    else built again)."""
     threshold = config["disclosure"]["threshold"]
-    published = {t.name: t for t in tables(typed, config)}
+    # The tables already built for publication, when given: they cost seconds to build.
+    published = {x.name: x for x in (tables(typed, config) if published is None else published)}
     return [_responses_figure(published["a8_item_responses"], threshold),
             _scale_figure(published["a8_scale_scores"], threshold)]  # fmt: skip

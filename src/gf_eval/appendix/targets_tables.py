@@ -11,9 +11,9 @@ from gf_eval.appendix.plotting import COLOURS, new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.config import Calendar
 from gf_eval.disclosure import TableSpec
+from gf_eval.layout import PART_FIGURES, PART_TABLES
 
-TABLES = ("targets", "target_prepost", "target_sensitivity", "target_placebo", "target_pending")
-FIGURES = ("target_repeat_marac", "target_dva_rereferrals", "target_cin_dva")
+TABLES, FIGURES = PART_TABLES["targets"], PART_FIGURES["targets"]
 
 DESCRIPTIONS = {
     "repeat_marac": "Repeat MARAC cases (12-month rule)",

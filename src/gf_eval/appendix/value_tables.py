@@ -17,9 +17,9 @@ import pandas as pd
 from gf_eval.appendix.plotting import new_figure
 from gf_eval.appendix.publish import Figure, Table
 from gf_eval.disclosure import TableSpec
+from gf_eval.layout import PART_FIGURES, PART_TABLES
 
-TABLES = ("vfm_appraisal", "vfm_avoided", "vfm_break_even", "vfm_unit_costs", "vfm_sensitivity")
-FIGURES = ("vfm_tornado",)
+TABLES, FIGURES = PART_TABLES["vfm"], PART_FIGURES["vfm"]
 TARGET_LABELS = {"repeat_marac": "Repeat MARAC cases",
                  "dva_rereferrals": "Re-referrals to children's social care with DVA",
                  "cin_dva": "Children in need (referrals) with DVA"}  # fmt: skip

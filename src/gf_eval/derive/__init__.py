@@ -12,11 +12,7 @@ from gf_eval.derive.marac import marac_cases
 from gf_eval.derive.series import monthly_series
 from gf_eval.derive.social_care import episodes
 from gf_eval.files import atomic_path
-
-#: The derived tables, written to data/interim/derived/<name>.parquet.
-DERIVED = ("marac_cases", "episodes", "monthly_series", "status_cohort")
-INPUTS = ("marac_cases", "cs_children", "cs_referrals", "cs_assessments", "cs_factors",
-          "cs_cp_plans", "cs_looked_after", "casework")  # fmt: skip
+from gf_eval.layout import DERIVE_INPUTS as INPUTS, DERIVED  # noqa: F401
 
 
 def series_tables(tables: dict[str, pd.DataFrame], config: dict):

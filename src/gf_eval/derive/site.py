@@ -10,29 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from gf_eval import validation
-from gf_eval.config import PANEL_DIR, Calendar
+from gf_eval.config import Calendar
 from gf_eval.derive import series_tables
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import atomic_path, write_text
-from gf_eval.synth.panel import panel_sites
-
-# The extracts behind the three targets' series, parents before children.
-SERIES_EXTRACTS = ("marac_cases", "cs_children", "cs_referrals", "cs_assessments", "cs_factors",
-                   "cs_cp_plans", "cs_looked_after")  # fmt: skip
-
-
-def multisite_sites(config: dict) -> dict[str, dict]:
-    """site -> {"extracts": folder, "intervention_start": date or None, "settings": generator
-    settings or None}: the config's real sites, or else its synthetic panel."""
-    multi = config.get("multisite") or {}
-    if multi.get("sites"):
-        return {name: {"extracts": s["extracts"].rstrip("/"),
-                       "intervention_start": s["intervention_start"], "settings": None}
-                for name, s in multi["sites"].items()}  # fmt: skip
-    if not multi.get("panel"):
-        return {}
-    return {name: {"extracts": f"{PANEL_DIR}/{name}", **info}
-            for name, info in panel_sites(config).items()}  # fmt: skip
+from gf_eval.layout import SERIES_EXTRACTS
 
 
 def series_from_tables(tables: dict[str, pd.DataFrame], config: dict) -> pd.DataFrame:

@@ -602,7 +602,7 @@ def build_multisite(root: str | Path, config: dict) -> str:
     estimates, each treated site's own targets, and the validation of every site."""
     from gf_eval.appendix import multisite_figures
     from gf_eval.appendix.targets_tables import FIGURES as TARGET_FIGURES
-    from gf_eval.derive.site import multisite_sites
+    from gf_eval.sites import multisite_sites
 
     root = Path(root)
     out = root / results_dir(config)
@@ -696,7 +696,7 @@ inputs of the pooling), the p-value and the months fitted.</p>
 
 def write(root: str | Path, out: str | Path, config: dict) -> Path:
     """The report of the run `config` describes: multi-site or single-site."""
-    from gf_eval.derive.site import multisite_sites
+    from gf_eval.sites import multisite_sites
 
     multi = bool(multisite_sites(config))
     write_text(out, build_multisite(root, config) if multi else build(root, config))

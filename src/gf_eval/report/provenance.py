@@ -21,7 +21,8 @@ from pathlib import Path
 from gf_eval.config import (ConfigError, data_source, extract_dir, interim_dir, load_configs,
                             merge_config, results_dir, synthetic_data, truth_path,
                             validate_config)  # fmt: skip
-from gf_eval.derive.site import SERIES_EXTRACTS, multisite_sites
+from gf_eval.layout import SERIES_EXTRACTS
+from gf_eval.sites import multisite_sites
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import sha256, tree_sha256, write_text
 

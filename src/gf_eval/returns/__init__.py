@@ -17,8 +17,10 @@ return, because any cell may hold an identifier.
 from __future__ import annotations
 
 import datetime as _dt
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it is used: the Snakefile reads `layout`
+    import pandas as pd
 
 # Joins the parts of a composite identifying key (a child's ID and a referral date, say) into
 # one value to hash. The unit separator cannot occur in the XML or CSV text being joined.
@@ -33,7 +35,7 @@ def compose(*parts: object) -> str:
     """One identifying key from its parts: text stripped, dates as YYYY-MM-DD."""
     out = []
     for part in parts:
-        if isinstance(part, (pd.Timestamp, _dt.date)):
+        if isinstance(part, _dt.date):  # pandas' Timestamp too
             part = part.strftime("%Y-%m-%d")
         out.append(str(part).strip())
     return SEPARATOR.join(out)
@@ -41,6 +43,8 @@ def compose(*parts: object) -> str:
 
 def compose_columns(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     """`compose` row by row over `columns` of `frame` (dates as YYYY-MM-DD)."""
+    import pandas as pd
+
     parts = []
     for col in columns:
         s = frame[col]
