@@ -25,7 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+# The modules themselves, not statsmodels.api, which imports all of statsmodels (0.5 s).
+from statsmodels.genmod import families
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.regression.linear_model import OLS
 from scipy import optimize, stats
 
 from gf_eval.stats import errors
@@ -610,11 +613,11 @@ class ITS:
                 fit_kw = {"cov_type": "HAC", "use_t": True,
                           "cov_kwds": {"maxlags": lags, "use_correction": True}}  # fmt: skip
         if self.family == "gaussian":
-            return sm.OLS(y, X).fit(**fit_kw)
+            return OLS(y, X).fit(**fit_kw)
         if self.family == "negbin":
             return _fit_negbin(y, X, offset, fit_kw)
-        family = sm.families.Binomial() if self.family == "binomial" else sm.families.Poisson()
-        model = sm.GLM(y, X, family=family, offset=offset)
+        family = families.Binomial() if self.family == "binomial" else families.Poisson()
+        model = GLM(y, X, family=family, offset=offset)
         scale = "X2" if self.family == "quasipoisson" and se == "model" else None
         return model.fit(scale=scale, **fit_kw)
 
@@ -663,15 +666,15 @@ def _fit_negbin(y, X, offset, fit_kw):
     (1/2) sum((y - mu)^2 - y) at the Poisson fit, is not positive, or the best alpha gains no
     likelihood over Poisson, the Poisson fit is returned with alpha = 0 and a note. The result
     carries `nb_alpha` and `nb_note`."""
-    poisson = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit()
+    poisson = GLM(y, X, family=families.Poisson(), offset=offset).fit()
     start = np.asarray(poisson.params)
 
     def nb(alpha, **kw):
-        family = sm.families.NegativeBinomial(alpha=alpha)
-        return sm.GLM(y, X, family=family, offset=offset).fit(start_params=start, **kw)
+        family = families.NegativeBinomial(alpha=alpha)
+        return GLM(y, X, family=family, offset=offset).fit(start_params=start, **kw)
 
     def boundary():
-        res = sm.GLM(y, X, family=sm.families.Poisson(), offset=offset).fit(**fit_kw)
+        res = GLM(y, X, family=families.Poisson(), offset=offset).fit(**fit_kw)
         res.nb_alpha = 0.0
         res.nb_note = ("NB2 alpha at its boundary of 0 (no overdispersion beyond Poisson): "
                        "the NB2 fit is the Poisson fit")  # fmt: skip
@@ -734,7 +737,7 @@ def prais_winsten(y: np.ndarray, X: pd.DataFrame, groups: pd.Series | None = Non
             break
         rho = new
     ys, Xs = _pw_transform(y, X, first, rho)
-    return sm.OLS(ys, pd.DataFrame(Xs, columns=columns)).fit(), rho
+    return OLS(ys, pd.DataFrame(Xs, columns=columns)).fit(), rho
 
 
 def _pw_transform(y, X, first, rho):

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep
@@ -775,6 +775,16 @@ def _group_levels(values: pd.Series, group: str, group1) -> tuple[object, object
     return _scalar(low), _scalar(high)
 
 
+class _LogitOrderedModel(OrderedModel):
+    """OrderedModel with the logistic cdf as `scipy.special.expit`: the same numbers as
+    `scipy.stats.logistic.cdf` (whose `_cdf` it is), without the distribution machinery's
+    argument checks, which took most of the time of a fit (numerical gradients call it
+    thousands of times)."""
+
+    def cdf(self, x):
+        return special.expit(x)
+
+
 def ordinal_logit(
     data: pd.DataFrame,
     outcome: str,
@@ -844,7 +854,7 @@ def ordinal_logit(
         raise ValueError("covariate dummy names clash with the group column; rename a column")
 
     try:
-        model = OrderedModel(y, exog, distr="logit")
+        model = _LogitOrderedModel(y, exog, distr="logit")
     except ValueError as exc:
         # OrderedModel refuses explicit or implicit constants, e.g. dummies that sum to 1
         raise ValueError(f"ordinal model cannot be set up: {exc}") from None
