@@ -34,7 +34,7 @@ from gf_eval.layout import (
     part_files,
 )
 from gf_eval.sites import multisite_sites
-from gf_eval import preflight
+from gf_eval import forkserver, preflight
 from gf_eval.files import tree_sha256
 import os
 import sys
@@ -69,6 +69,27 @@ envvars:
 os.environ["PATH"] = os.pathsep.join(
     [os.path.dirname(sys.executable), os.environ["PATH"]]
 )
+# A local run's jobs run in processes forked from one server that has imported the heavy
+# libraries once (`gf_eval.forkserver`); `snakemake --no-hooks` runs each job on its own.
+SERVER = {}
+
+
+onstart:
+    if workflow.local_exec:
+        SERVER["proc"], SERVER["address"] = forkserver.start()
+        os.environ[forkserver.ENV] = SERVER["address"]
+
+
+onsuccess:
+    if SERVER:
+        forkserver.stop(SERVER["proc"], SERVER["address"])
+
+
+onerror:
+    if SERVER:
+        forkserver.stop(SERVER["proc"], SERVER["address"])
+
+
 RAW = extract_dir(config)
 # A run from an authority's returns imports and pseudonymises them into RAW first.
 RETURNS = returns_dir(config)
@@ -236,6 +257,7 @@ rule derive:
         " --settings {input.settings} --log {log}"
 
 
+# The longest job and on the way to the report: started before the others it could wait for.
 rule models:
     input:
         series=f"{INTERIM}/derived/monthly_series.parquet",
@@ -246,6 +268,7 @@ rule models:
         expand("{dir}/working/models/{file}", dir=RESULTS, file=MODEL_FILES),
     log:
         f"{LOGS}/models.log",
+    priority: 10
     conda:
         "environment.yml"
     params:

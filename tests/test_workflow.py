@@ -35,6 +35,9 @@ def first_run(workflow_project) -> subprocess.CompletedProcess:
 
 def test_a_bare_snakemake_runs_the_whole_workflow(project, first_run):
     assert first_run.returncode == 0, first_run.stderr[-3000:]
+    # Every job but `all` (which runs nothing) ran in a process forked from the fork server.
+    jobs = int(re.search(r"^total\s+(\d+)", first_run.stdout + first_run.stderr, re.M)[1])
+    assert f"gf-eval fork server: ran {jobs - 1} jobs" in first_run.stderr
     for name in EXTRACTS:
         assert (project / "data" / "interim" / "synthetic" / f"{name}.parquet").is_file()
         assert (project / "results" / "synthetic" / "validation" / f"{name}.json").is_file()

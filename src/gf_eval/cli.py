@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
+
+from gf_eval import forkserver
 
 log = logging.getLogger("gf_eval")
 
@@ -730,6 +733,12 @@ def _config_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and os.environ.get(forkserver.ENV):
+        # Inside a workflow run: a process forked from the run's preloaded server does the
+        # work (`gf_eval.forkserver`); without an answer, this process does.
+        code = forkserver.run_remote(sys.argv[1:], os.environ[forkserver.ENV])
+        if code is not None:
+            return code
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "log", None))
     try:

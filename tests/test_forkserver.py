@@ -1,0 +1,132 @@
+"""The fork server: a command run through it writes what it writes on its own, with the same
+exit status and messages; without a server `gf-eval` runs by itself; a cancelled job stops."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import with_synthetic
+from gf_eval import cli, forkserver
+
+GF_EVAL = str(Path(sys.executable).parent / "gf-eval")
+# What Snakemake sets for a one-thread job, as the server is set up.
+ONE_THREAD = {name: "1" for name in forkserver.THREADS_ENV}
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, address = forkserver.start()
+    yield proc, address
+    forkserver.stop(proc, address)
+    assert proc.poll() is not None and not os.path.exists(os.path.dirname(address))
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.add(child)
+            stack.append(child)
+    return out
+
+
+def test_a_command_through_the_server_writes_the_same_files(server, settings, tmp_path,
+                                                           monkeypatch):  # fmt: skip
+    _, address = server
+    small = tmp_path / "synth.json"
+    small.write_text(json.dumps(with_synthetic(settings, scale=0.1)))
+    monkeypatch.chdir(tmp_path)
+    for name, value in ONE_THREAD.items():
+        monkeypatch.setenv(name, value)
+    # run_remote answers only when the server ran the command (None means "run it yourself").
+    assert forkserver.run_remote(["synth", "--out", "served", "--settings", str(small)],
+                                 address) == 0  # fmt: skip
+    assert cli.main(["synth", "--out", "direct", "--settings", str(small)]) == 0
+    files = sorted(p.name for p in (tmp_path / "direct").iterdir())
+    assert len(files) == 10 and files == sorted(p.name for p in (tmp_path / "served").iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "direct", tmp_path / "served", files,
+                                               shallow=False)  # fmt: skip
+    assert (mismatch, errors) == ([], [])
+
+
+def test_exit_status_and_messages_reach_the_caller(server, tmp_path):
+    _, address = server
+    env = {**os.environ, **ONE_THREAD, forkserver.ENV: address}
+    # argparse's refusal (status 2, usage on stderr) and a failed validation (status 1).
+    bad = subprocess.run([GF_EVAL, "validate", "no_such_extract"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2 and "invalid choice: 'no_such_extract'" in bad.stderr
+    (tmp_path / "survey.csv").write_text("not,a,survey\n1,2,3\n")
+    failed = subprocess.run([GF_EVAL, "validate", "survey", "--raw", "survey.csv", "--out",
+                             "survey.parquet", "--report", "survey.json"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path)  # fmt: skip
+    assert failed.returncode == 1 and "survey.csv" in failed.stderr
+    assert not (tmp_path / "survey.parquet").exists()
+    # The job ran in the server: its folder and environment were the caller's.
+    assert (tmp_path / "survey.json").is_file()
+
+
+def test_a_job_set_up_otherwise_than_the_server_runs_on_its_own(server, tmp_path, monkeypatch):
+    _, address = server
+    monkeypatch.chdir(tmp_path)
+    for name, value in ONE_THREAD.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # a rule with two threads
+    assert forkserver.run_remote(["--help"], address) is None
+
+
+def test_without_a_server_gf_eval_runs_on_its_own(tmp_path):
+    assert forkserver.run_remote(["--help"], str(tmp_path / "nothing-here")) is None
+    env = {**os.environ, forkserver.ENV: str(tmp_path / "nothing-here")}
+    out = subprocess.run([GF_EVAL, "validate", "no_such_extract"], capture_output=True,
+                         text=True, env=env)  # fmt: skip
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_a_cancelled_job_is_stopped(server, settings, tmp_path):
+    proc, address = server
+    env = {**os.environ, **ONE_THREAD, forkserver.ENV: address}
+    # A generator run that takes seconds: the client is killed as Snakemake kills a job.
+    big = json.dumps(with_synthetic(settings, scale=8.0))
+    client = subprocess.Popen([GF_EVAL, "synth", "--out", str(tmp_path / "big"), "--settings",
+                               big], env=env, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while len(_descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_descendants(proc.pid)) >= 2, "the job never started in the server"
+    client.send_signal(signal.SIGTERM)
+    client.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _descendants(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _descendants(proc.pid)
+    assert not (tmp_path / "big" / "truth.json").exists()
+
+
+def test_the_server_stops_when_its_owner_is_gone(tmp_path):
+    code = ("import sys; from gf_eval import forkserver; "
+            "proc, address = forkserver.start(); print(proc.pid, address, flush=True)")
+    owner = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)  # fmt: skip
+    pid, address = owner.stdout.split()
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
