@@ -6,7 +6,8 @@ wildcard_constraints:
     site="|".join(MULTISITE),
 
 
-# A synthetic panel site's extracts, from its own generator settings.
+# A synthetic panel site's extracts, from its own generator settings: a treated site's nine,
+# a comparison site's series extracts only (no step reads its casework books or survey).
 rule panel_synthesise:
     input:
         lambda wc: settings(f"panel_{wc.site}"),
@@ -15,6 +16,8 @@ rule panel_synthesise:
         truth="data/raw/panel/{site}/truth.json",
     log:
         f"{LOGS}/panel/{{site}}.log",
+    wildcard_constraints:
+        site="|".join(TREATED),
     conda:
         "../environment.yml"
     params:
@@ -24,6 +27,29 @@ rule panel_synthesise:
         "Generating panel site {wildcards.site}"
     shell:
         "gf-eval synth --out {params.out} --settings {input} --log {log}"
+
+
+rule panel_synthesise_comparison:
+    input:
+        lambda wc: settings(f"panel_{wc.site}"),
+    output:
+        expand("data/raw/panel/{{site}}/{extract}.csv", extract=SERIES_EXTRACTS),
+        truth="data/raw/panel/{site}/truth.json",
+    log:
+        f"{LOGS}/panel/{{site}}.log",
+    wildcard_constraints:
+        site="|".join(s for s in MULTISITE if s not in TREATED),
+    conda:
+        "../environment.yml"
+    params:
+        code=CODE,
+        out=lambda wc, output: os.path.dirname(output.truth),
+        extracts=",".join(SERIES_EXTRACTS),
+    message:
+        "Generating comparison site {wildcards.site} (its series extracts)"
+    shell:
+        "gf-eval synth --out {params.out} --settings {input} --extracts {params.extracts}"
+        " --log {log}"
 
 
 # Validate the extracts behind the series, then derive the site's monthly series.

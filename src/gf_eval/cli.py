@@ -47,7 +47,7 @@ def _synth(args: argparse.Namespace) -> int:
         settings = json.loads(synth_settings(load_config(args.config)))
     log.info("generating synthetic extracts (scenario %s, seed %s, scale %s)",
              settings["synthetic"]["scenario"], settings["seed"], settings["synthetic"]["scale"])
-    tables, truth = synth.generate(settings)
+    tables, truth = synth.generate(settings, args.extracts.split(",") if args.extracts else None)
     _wrote(synth.write(tables, truth, args.out))
     return 0
 
@@ -510,6 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/raw/synthetic", help="output folder")
     p.add_argument("--config", default="config/config.yaml", help="config file to read")
     p.add_argument("--settings", help="the generator's settings as JSON (overrides --config)")
+    p.add_argument("--extracts", help="only these extracts, comma-separated (default: all)")
     p.add_argument("--log", help="also write messages to this file")
     p.set_defaults(func=_synth)
 

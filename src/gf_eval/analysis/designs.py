@@ -158,12 +158,20 @@ def placebo_sets(wide: pd.DataFrame, starts: dict[str, int], comparison: list[st
         return None
     draws = _draws(len(pool), len(sites), n, seed)
     out = {m: (np.empty(draws.shape), np.empty(draws.shape)) for m in ("synthetic", "augmented")}
+    # Each site's donors as an array with its columns' positions: selecting columns there is
+    # what DataFrame.drop(...).to_numpy() gives (the same values, column order and Fortran
+    # layout), without pandas' cost on every one of the thousands of fits.
+    arrays = {site: (f[0].to_numpy(), {c: i for i, c in enumerate(f[0].columns)})
+              for site, f in frames.items()}  # fmt: skip
     for d, draw in enumerate(draws):
         chosen = [pool[i] for i in draw]
         for j, site in enumerate(sites):
-            donors, pre, periods = frames[site]
-            model = SyntheticControl(donors[chosen[j]].to_numpy(),
-                                     donors.drop(columns=chosen).to_numpy(), pre)  # fmt: skip
+            _, pre, periods = frames[site]
+            values, position = arrays[site]
+            keep = np.ones(values.shape[1], dtype=bool)
+            keep[[position[c] for c in chosen]] = False
+            model = SyntheticControl(np.ascontiguousarray(values[:, position[chosen[j]]]),
+                                     np.asfortranarray(values[:, keep]), pre)  # fmt: skip
             for method, ridge in (("synthetic", None), ("augmented", ridges[site])):
                 res = model.fit(method, ridge=ridge)
                 out[method][0][d, j] = res.gap[periods].mean()

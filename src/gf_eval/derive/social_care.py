@@ -39,15 +39,19 @@ def episodes(
     first = done.groupby("referral_id")["authorised_date"].min()
     with_factors = factors.merge(assessments[["assessment_id", "referral_id"]], on="assessment_id")
     recorded = set(with_factors["referral_id"])
+    # Membership tested on Python strings: pandas' isin on Arrow strings turns every value
+    # looked for into an Arrow scalar one by one, most of a site's derivation time.
+    ids = out["referral_id"].astype(object)
     for code in codes.DVA_FACTORS:
         has = with_factors.loc[with_factors["factor"] == code, "referral_id"]
-        out[f"f{code}"] = out["referral_id"].isin(has).to_numpy()
+        out[f"f{code}"] = ids.isin(has.astype(object)).to_numpy()
     dva = out[[f"f{c}" for c in codes.DVA_FACTORS]].any(axis=1)
-    out["assessed"] = out["referral_id"].isin(first.index)
+    out["assessed"] = ids.isin(first.index.astype(object))
     out = out.merge(first.rename("first_authorised"), left_on="referral_id", right_index=True,
                     how="left")
+    ids = out["referral_id"].astype(object)
     status = pd.Series("not_collected", index=out.index, dtype="object")
-    status[out["assessed"] & out["referral_id"].isin(recorded)] = "not_dva"
+    status[out["assessed"] & ids.isin(recorded)] = "not_dva"
     status[~out["assessed"] & out["closure_date"].notna()] = "not_dva"
     status[~out["assessed"] & out["closure_date"].isna()] = "pending"
     status[dva] = "dva"

@@ -781,6 +781,13 @@ class ITSResults:
         self.dispersion = float(getattr(result, "scale", 1.0))
         if model.family == "negbin":
             self.dispersion = float(result.nb_alpha)  # NB2 alpha
+        # lincom's arrays, as pandas' Series.dot aligns them (the same bits as `w @ params` and
+        # `w @ cov @ w` on the Series and DataFrame, at a fraction of the cost: a multi-site
+        # run makes tens of thousands of these).
+        self._position = {name: i for i, name in enumerate(names)}
+        self._params_values = self.params.reindex(index=self.params.index).values
+        self._cov_values = self._cov.reindex(index=self.params.index).values
+        self._quantile = None
         self.terms = {name: self.lincom(w) for name, w in self._term_weights().items()}
         self.terms.update(
             {c: self.lincom({c: 1.0}) for c in names if c not in self._segment_names()}
@@ -793,12 +800,15 @@ class ITSResults:
         return self._cov.copy()
 
     def quantile(self) -> float:
-        q = 1 - self.alpha / 2
-        return float(stats.t.ppf(q, self.df_resid) if self.use_t else stats.norm.ppf(q))
+        if self._quantile is None:
+            q = 1 - self.alpha / 2
+            self._quantile = float(stats.t.ppf(q, self.df_resid) if self.use_t
+                                   else stats.norm.ppf(q))  # fmt: skip
+        return self._quantile
 
     def _p(self, z: float) -> float:
-        dist = stats.t(self.df_resid) if self.use_t else stats.norm
-        return float(2 * dist.sf(abs(z)))
+        sf = stats.t.sf(abs(z), self.df_resid) if self.use_t else stats.norm.sf(abs(z))
+        return float(2 * sf)
 
     def conf_int(self) -> pd.DataFrame:
         q = self.quantile()
@@ -806,11 +816,13 @@ class ITSResults:
 
     def lincom(self, weights: dict[str, float]) -> Term:
         """A linear combination of the coefficients, with its exact standard error."""
-        w = pd.Series(0.0, index=self.params.index)
+        w = np.zeros(len(self._position))
         for k, v in weights.items():
-            w[k] = v
-        est = float(w @ self.params)
-        se = float(np.sqrt(w @ self._cov @ w))
+            if k not in self._position:
+                raise ValueError(f"lincom: {k!r} is not a coefficient of the model")
+            w[self._position[k]] = v
+        est = float(np.dot(w, self._params_values))
+        se = float(np.sqrt(np.dot(np.dot(w, self._cov_values), w)))
         q = self.quantile()
         p = self._p(est / se) if se > 0 else float("nan")
         return Term(est, se, est - q * se, est + q * se, p)

@@ -40,9 +40,16 @@ TARGET_ESTIMANDS = {
 }
 
 
-def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
+def generate(settings: dict, extracts=None) -> tuple[dict[str, pd.DataFrame], dict]:
     """All extracts (internal columns start with '_') and the truth, from the config subset
-    {seed, calendar, synthetic}."""
+    {seed, calendar, synthetic}; with `extracts` (names), only those. Each family of extracts
+    has its own random stream, so leaving out the casework books or the survey (a panel's
+    comparison sites need neither) changes nothing in the others; the truth then has no
+    section for what was left out."""
+    wanted = set(EXTRACTS if extracts is None else extracts)
+    unknown = sorted(wanted - set(EXTRACTS))
+    if unknown:
+        raise ValueError(f"unknown extracts {unknown}; choose from {', '.join(EXTRACTS)}")
     cal = Calendar.from_config(settings)
     syn = settings["synthetic"]
     null = syn["scenario"] in (None, "null")
@@ -74,11 +81,16 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
         cal, paths["dva_rereferrals"], paths["cin_dva"], scale, streams[1], noisy(SHARE_A),
         noisy(SHARE_AB),
     )
-    casework, casework_truth = simulate_casework(
-        cal, events, social["cs_children"], casework_effects, scale, streams[2]
-    )
-    survey, survey_truth = simulate_survey(cal, survey_shifts, scale, streams[3])
-    tables = {"marac_cases": marac, **social, "casework": casework, "survey": survey}
+    tables = {"marac_cases": marac, **social}
+    parts = {"marac": marac_truth, "social_care": social_truth}
+    if "casework" in wanted:
+        tables["casework"], parts["casework"] = simulate_casework(
+            cal, events, social["cs_children"], casework_effects, scale, streams[2]
+        )
+    if "survey" in wanted:
+        tables["survey"], parts["survey"] = simulate_survey(cal, survey_shifts, scale, streams[3])
+        parts["survey"]["respondents"] = tables["survey"]["wave"].value_counts().sort_index().to_dict()
+    tables = {name: df for name, df in tables.items() if name in wanted}
 
     truth = {
         "scenario": "null" if null else "effects",
@@ -93,13 +105,9 @@ def generate(settings: dict) -> tuple[dict[str, pd.DataFrame], dict]:
             name: {"level_change": 0.0, "slope_change": 0.0}
             for name in ("marac_cases", "referrals", "cp_plans_dva", "looked_after_starts")
         },
-        "marac": marac_truth,
-        "social_care": social_truth,
-        "casework": casework_truth,
-        "survey": survey_truth,
+        **parts,
         "rows": {name: int(len(df)) for name, df in tables.items()},
     }
-    truth["survey"]["respondents"] = survey["wave"].value_counts().sort_index().to_dict()
     return tables, truth
 
 
@@ -142,10 +150,13 @@ def _target_truth(cal: Calendar, its: dict[str, Effect]) -> dict:
 
 
 def write(tables: dict[str, pd.DataFrame], truth: dict, outdir: str | Path) -> list[Path]:
-    """Write each extract as CSV (public columns only) and truth.json; return the paths."""
+    """Write each extract of `tables` as CSV (public columns only) and truth.json; return the
+    paths."""
     outdir = Path(outdir)
     written = []
     for name, extract in EXTRACTS.items():
+        if name not in tables:
+            continue
         df = tables[name]
         public = df[[c for c in df.columns if not c.startswith("_")]]
         path = outdir / extract.filename
