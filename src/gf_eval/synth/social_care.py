@@ -111,8 +111,12 @@ def _families(dates: np.ndarray, event_type: np.ndarray, rng: np.random.Generato
     child_family: list[int] = []
     event_family = np.empty(n, dtype=np.int64)
     event_children: list[list[int]] = []
+    # The loop reads Python lists, not numpy arrays element by element (the same values, a
+    # third of the time); the event types it changes are written back at the end.
+    day_list, types = days.tolist(), event_type.tolist()
+    old_list, size_list = old.tolist(), size.tolist()
     for i in range(n):
-        d, kind, nf = days[i], event_type[i], len(family_children)
+        d, kind, nf = day_list[i], types[i], len(family_children)
         known = last[:nf]
         fam = -1
         if kind in ("A", "C"):
@@ -121,24 +125,25 @@ def _families(dates: np.ndarray, event_type: np.ndarray, rng: np.random.Generato
                 weight = np.where(dva_history[eligible] == (kind == "A"), 4.0, 1.0)
                 fam = int(rng.choice(eligible, p=weight / weight.sum()))
             else:  # no family to re-refer (only in the first weeks of history)
-                event_type[i] = "B" if kind == "A" else "D"
-        elif old[i]:
+                types[i] = "B" if kind == "A" else "D"
+        elif old_list[i]:
             eligible = np.flatnonzero((known < d - 365) & (known >= d - 1500))
             if eligible.size:
                 fam = int(rng.choice(eligible))
         kids = [] if fam < 0 else [c for c in family_children[fam] if d - child_birth[c] < 18 * 365]
         if not kids:
             if kind in ("A", "C"):  # every child has aged out: a first referral after all
-                event_type[i] = "B" if kind == "A" else "D"
+                types[i] = "B" if kind == "A" else "D"
             fam = nf
-            kids = list(range(len(child_birth), len(child_birth) + size[i]))
+            kids = list(range(len(child_birth), len(child_birth) + size_list[i]))
             child_birth.extend(int(d - rng.integers(0, 17 * 365)) for _ in kids)
             child_family.extend(fam for _ in kids)
             family_children.append(kids)
         last[fam] = d
-        dva_history[fam] |= event_type[i] in ("A", "B")
+        dva_history[fam] |= types[i] in ("A", "B")
         event_family[i] = fam
         event_children.append(kids)
+    event_type[:] = types
     events = pd.DataFrame(
         {"date": pd.to_datetime(dates), "family": event_family, "type": event_type}
     )
@@ -270,7 +275,9 @@ def _factors(assessments: pd.DataFrame, rng) -> pd.DataFrame:
         else:
             found = np.array([], dtype=str)
             table = OTHER_FACTORS
-        others = [c for c, p in table.items() if rng.random() < p]
+        # One uniform per factor, drawn at once: the same stream as one call per factor.
+        draws = rng.random(len(table))
+        others = [c for (c, p), u in zip(table.items(), draws) if u < p]
         if not dva and not others:
             others = [choose(rng, table, 1)[0]]
         rows.extend((aid, str(c)) for c in [*found, *others])
