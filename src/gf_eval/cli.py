@@ -405,15 +405,18 @@ def _multisite_figures(args: argparse.Namespace) -> int:
     from gf_eval.appendix import multisite_figures
     from gf_eval.appendix.publish import source_note, write_figure
 
+    from gf_eval.parallel import map_forked
+
     config = _config(args)
     models = {name: pd.read_csv(Path(args.models) / f"{name}.csv")
               for name in ("site_estimates", "pooled", "methods", "event_study", "sc_paths")}
-    paths = []
-    for figure in multisite_figures.figures(models["site_estimates"], models["pooled"], config,
-                                            models["methods"], models["event_study"],
-                                            models["sc_paths"]):  # fmt: skip
-        paths += write_figure(figure, args.out, source_note(config))
-    _wrote(paths)
+    figures = multisite_figures.figures(models["site_estimates"], models["pooled"], config,
+                                        models["methods"], models["event_study"],
+                                        models["sc_paths"])  # fmt: skip
+    # Drawing the twelve figures is most of the step: side by side on the cores there are.
+    note = source_note(config)
+    _wrote([p for paths in map_forked(lambda f: write_figure(f, args.out, note), figures)
+            for p in paths])  # fmt: skip
     return 0
 
 
