@@ -72,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = run(sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", check=True)
     commands = [line.split("Shell command:", 1)[1].strip() for line in plan.stdout.splitlines()
                 if "Shell command: gf-eval" in line]  # fmt: skip
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    from gf_eval import forkserver
+
+    # A job's environment as Snakemake gives it (one thread for the linear algebra).
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               **{name: "1" for name in forkserver.THREADS_ENV})  # fmt: skip
     server = None
     if not args.no_server:
-        from gf_eval import forkserver
-
         server = forkserver.start()
         env[forkserver.ENV] = server[1]
         time.sleep(0.5)
