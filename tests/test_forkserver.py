@@ -79,7 +79,8 @@ def test_exit_status_and_messages_reach_the_caller(server, tmp_path):
                             text=True, env=env, cwd=tmp_path)  # fmt: skip
     assert failed.returncode == 1 and "survey.csv" in failed.stderr
     assert not (tmp_path / "survey.parquet").exists()
-    # The job ran in the server: its folder and environment were the caller's.
+    # The report went to the caller's folder (the workflow test checks that the server, not a
+    # fallback, ran every job).
     assert (tmp_path / "survey.json").is_file()
 
 

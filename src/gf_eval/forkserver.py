@@ -123,6 +123,7 @@ def stop(proc, address: str) -> None:
             proc.wait(timeout=10)
         except Exception:
             proc.kill()
+            proc.wait()
     _remove(address)
 
 
