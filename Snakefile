@@ -83,11 +83,13 @@ onstart:
 onsuccess:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
+    preflight.cancel_scheduler_timers()
 
 
 onerror:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
+    preflight.cancel_scheduler_timers()
 
 
 RAW = extract_dir(config)

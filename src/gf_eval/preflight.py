@@ -1,6 +1,7 @@
 """What the Snakefile needs before any job starts: the command-line overrides typed as the
 config schema says, the extract folder checked, the run's settings files, and stale locks of a
-killed run cleared. Light on purpose: only the standard library and PyYAML, so that building
+killed run cleared; and, once the run is over, the timer Snakemake's scheduler leaves behind.
+Light on purpose: only the standard library and PyYAML, so that building
 the workflow stays cheap."""
 
 from __future__ import annotations
@@ -282,3 +283,19 @@ def _other_snakemake_running(root: Path) -> bool:
         if cwd == root and any(part.endswith(b"snakemake") for part in cmd):
             return True
     return False
+
+
+def cancel_scheduler_timers() -> int:
+    """Cancel the re-scheduling timers Snakemake's job scheduler has left running; returns how
+    many. Each scheduling round starts a one-second `threading.Timer` (its job-rate limit's
+    re-evaluation), and the interpreter waits for the last one before it exits: up to a second
+    added to every run. Called from `onsuccess`/`onerror`, when nothing is left to schedule."""
+    import threading
+
+    cancelled = 0
+    for thread in threading.enumerate():
+        fn = getattr(thread, "function", None)
+        if isinstance(thread, threading.Timer) and getattr(fn, "__module__", "").startswith("snakemake"):
+            thread.cancel()
+            cancelled += 1
+    return cancelled
