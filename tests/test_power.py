@@ -183,6 +183,25 @@ def test_seeded_and_deterministic():
         P.power(design, -0.3, seed=None, simulations=100)
 
 
+def test_counts_from_shared_draws_are_those_from_fresh_draws():
+    """A search reuses one set of draws (its noise and pre-period counts are computed once):
+    whatever was simulated from them before, a design's counts are those of fresh draws."""
+    base = P.Design(24, 12, level=math.log(30), trend=0.01, season_amplitude=(0.2,),
+                    rho=0.5, noise_sd=0.15, dispersion=0.6)  # fmt: skip
+    designs = [base, base.replace(level=math.log(31)), base.replace(rho=0.2),
+               base.replace(noise_sd=0.3), base.replace(dispersion=1.8), base.replace(n_post=6),
+               base.replace(dispersion=1.0, nb_alpha=0.1), base.replace(noise_sd=0.0)]  # fmt: skip
+    shared = P._Draws(8, 50, base.n)
+    for d in designs:
+        for effect, shape in ((-0.3, "step"), (0.0, "step"), (-0.5, "ramp")):
+            fresh = P.simulate_counts(d, effect, shape, P._Draws(8, 50, base.n))
+            np.testing.assert_array_equal(P.simulate_counts(d, effect, shape, shared), fresh)
+    # The effect reaches the post period only, and the draws are really shared.
+    a, b = (P.simulate_counts(base, e, "step", shared) for e in (-0.5, 0.0))
+    np.testing.assert_array_equal(a[:, :24], b[:, :24])
+    assert (a[:, 24:] <= b[:, 24:]).all() and (a[:, 24:] < b[:, 24:]).mean() > 0.5
+
+
 def test_counts_have_the_stated_dispersion():
     """The count model given the rate: Var = phi*mu for phi above and below 1, and NB2."""
     draws = P._Draws(1, 4000, 20)
