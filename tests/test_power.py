@@ -202,6 +202,17 @@ def test_counts_from_shared_draws_are_those_from_fresh_draws():
     assert (a[:, 24:] <= b[:, 24:]).all() and (a[:, 24:] < b[:, 24:]).mean() > 0.5
 
 
+def test_ar1_meat_is_the_sandwich_meat_with_v_formed():
+    """A'VA by the filters equals A'VA with V = (1 - c) I + c rho^|t - s| written out."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((5, 30, 4))
+    c, rho = np.array([0.0, 0.3, 0.7, 1.0, 0.5]), np.array([0.5, -0.6, 0.95, 0.2, 0.0])
+    lag = np.abs(np.subtract.outer(np.arange(30), np.arange(30)))
+    for k in range(5):
+        V = (1 - c[k]) * np.eye(30) + c[k] * rho[k] ** lag
+        np.testing.assert_allclose(P._ar1_meat(A, c, rho)[k], A[k].T @ V @ A[k], rtol=1e-10)
+
+
 def test_counts_have_the_stated_dispersion():
     """The count model given the rate: Var = phi*mu for phi above and below 1, and NB2."""
     draws = P._Draws(1, 4000, 20)

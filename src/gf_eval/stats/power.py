@@ -496,13 +496,19 @@ def _solve_rows_nd(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out.reshape(shape)
 
 
-def _ar1_corr(n: int, c: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """V(c_r, rho_r) for every series: (R, n, n)."""
-    lag = _lags(n)
-    powers = np.power(rho[:, None], np.arange(n)[None, :])  # rho^k, k = 0 .. n-1
-    V = c[:, None, None] * powers[:, lag]
-    V += (1 - c)[:, None, None] * np.eye(n)[None]
-    return V
+def _ar1_meat(A: np.ndarray, c: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """A'V(c_r, rho_r)A for every series (R, p, p), A (R, n, p), without forming V: with
+    V = (1 - c) I + c R(rho), R(rho)A = f + b - A for the forward and backward filters
+    f_t = A_t + rho f_(t-1) and b_t = A_t + rho b_(t+1)."""
+    At = np.ascontiguousarray(A.transpose(1, 2, 0))  # (n, p, R): each step runs along series
+    f, b = np.empty_like(At), np.empty_like(At)
+    f[0], b[-1] = At[0], At[-1]
+    for t in range(1, At.shape[0]):
+        np.add(At[t], rho * f[t - 1], out=f[t])
+        np.add(At[-1 - t], rho * b[-t], out=b[-1 - t])
+    RA = (f + b - At).transpose(2, 0, 1)  # (R, n, p)
+    ata = np.matmul(A.transpose(0, 2, 1), A)
+    return c[:, None, None] * np.matmul(A.transpose(0, 2, 1), RA) + (1 - c)[:, None, None] * ata
 
 
 def _ar1_grid_common(r: np.ndarray, A0: np.ndarray, c_grid: np.ndarray, rho_grid: np.ndarray):
@@ -661,8 +667,7 @@ def _ar1_cov(y: np.ndarray, X: np.ndarray, off: np.ndarray, beta: np.ndarray,
     bad = ~np.isfinite(mu).all(axis=1) | ~np.isfinite(bread).all(axis=(1, 2))
     mu = np.where(bad[:, None], 1.0, mu)
     c, rho, phi, _, A = ar1_reml(y, X, mu)
-    V = _ar1_corr(X.shape[0], c, rho)
-    meat = np.matmul(A.transpose(0, 2, 1), np.matmul(V, A))
+    meat = _ar1_meat(A, c, rho)
     b = np.where(bad[:, None, None], np.nan, bread)
     cov = phi[:, None, None] * np.matmul(b, np.matmul(meat, b))
     return (cov + cov.transpose(0, 2, 1)) / 2
