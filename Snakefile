@@ -208,7 +208,8 @@ rule synthesise:
 
 
 # One job per extract; a table's parents are validated first, for the cross-table rules.
-# The report is declared as a log so that it survives a failed validation.
+# The report is declared as a log so that it survives a failed validation. Validation and
+# derivation are on the way to the models, the longest job: they go before the appendices.
 rule validate:
     input:
         unpack(
@@ -223,6 +224,7 @@ rule validate:
     log:
         report=f"{RESULTS}/validation/{{extract}}.json",
         messages=f"{LOGS}/validate/{{extract}}.log",
+    priority: 10
     conda:
         "environment.yml"
     params:
@@ -246,6 +248,7 @@ rule derive:
         expand("{dir}/derived/{name}.parquet", dir=INTERIM, name=DERIVED),
     log:
         f"{LOGS}/derive.log",
+    priority: 10
     conda:
         "environment.yml"
     params:

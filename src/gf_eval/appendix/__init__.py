@@ -66,9 +66,11 @@ def build_part(part: str, derived: str | Path, interim: str | Path, models: str 
         return tables, m.figures(typed, config, published=tables)
     data = {p.stem: pd.read_parquet(p) for p in sorted(derived.glob("*.parquet"))}
     if part == "5":
-        return m.tables(data, config), m.figures(data, config)
+        tables = m.tables(data, config)
+        return tables, m.figures(data, config, published=tables)
     typed = {name: pd.read_parquet(interim / f"{name}.parquet") for name in DERIVE_INPUTS}
-    return m.tables(data, typed, config), m.figures(data, typed, config)
+    tables = m.tables(data, typed, config)
+    return tables, m.figures(data, typed, config, published=tables)
 
 
 def write(part: str, derived, interim, models, tables_dir, figures_dir, config: dict) -> list[Path]:

@@ -467,10 +467,12 @@ def _route_figure(table: Table, config: dict, threshold: int) -> Figure:
     )  # fmt: skip
 
 
-def figures(derived: dict[str, pd.DataFrame], config: dict) -> list[Figure]:
-    """Appendix 5's figures, each drawn from its table after disclosure control."""
+def figures(derived: dict[str, pd.DataFrame], config: dict,
+            published: list[Table] | None = None) -> list[Figure]:  # fmt: skip
+    """Appendix 5's figures, each drawn from its table after disclosure control (`published`,
+    else built again)."""
     cal = Calendar.from_config(config)
     threshold = config["disclosure"]["threshold"]
-    by_name = {t.name: t for t in tables(derived, config)}
+    by_name = {t.name: t for t in (tables(derived, config) if published is None else published)}
     return [_quarter_figure(by_name["a5_cases_by_quarter"], cal, threshold),
             _route_figure(by_name["a5_referral_route"], config, threshold)]  # fmt: skip

@@ -727,10 +727,13 @@ def _step_figure(table: Table, threshold: int) -> Figure:
 
 
 def figures(derived: dict[str, pd.DataFrame], typed: dict[str, pd.DataFrame],
-            config: dict) -> list[Figure]:  # fmt: skip
-    """Appendix 6's figures, drawn only from values the published tables show."""
+            config: dict, published: list[Table] | None = None) -> list[Figure]:  # fmt: skip
+    """Appendix 6's figures, drawn only from values the published tables show (`published`,
+    else built again)."""
     threshold = config["disclosure"]["threshold"]
-    published = {t.name: t for t in tables(derived, typed, config)}
+    # The tables already built for publication, when given: building them is most of the job.
+    published = {t.name: t for t in (tables(derived, typed, config) if published is None
+                                     else published)}  # fmt: skip
     return [
         _prevalence_figure(published["a6_factor_prevalence"], threshold),
         _step_figure(published["a6_status_step_rates"], threshold),
