@@ -737,6 +737,12 @@ def _config_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        # Commands parallelise by processes (`gf_eval.parallel`): BLAS threads on top of them
+        # oversubscribe the cores (a by-hand `gf-eval models` took 4x as long). One thread,
+        # as a Snakemake job of one thread gets, unless the caller says otherwise.
+        for name in forkserver.THREADS_ENV:
+            os.environ.setdefault(name, "1")
     if argv is None and os.environ.get(forkserver.ENV):
         # Inside a workflow run: a process forked from the run's preloaded server does the
         # work (`gf_eval.forkserver`); without an answer, this process does.

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gf_eval.config import Calendar
+from gf_eval.parallel import map_forked
 from gf_eval.stats import prepost
 from gf_eval.stats.its import ITS, ITSInputError, ITSResults, Term
 from gf_eval.stats.verdict import verdict
@@ -289,42 +290,55 @@ def prepost_row(series: pd.DataFrame, target: str, config: dict) -> dict:
     }  # fmt: skip
 
 
+def _target_fits(series: pd.DataFrame, target: str, config: dict) -> dict[str, object]:
+    """One target's pre/post row, estimate rows (primary first), primary predictions and
+    summary, and placebo rows."""
+    change = config["targets"][target]
+    estimates, predictions, summary = [], None, None
+    analyses = [a for a in plan(config) if a.pending == "exclude" or target in PENDING]
+    for analysis in analyses:
+        try:
+            f = fit(series, target, analysis, config)
+        except ITSInputError as err:
+            if analysis.primary:
+                raise
+            # A failed sensitivity fit is reported, not hidden, and stops nothing else.
+            estimates.append({"target": target, "analysis": analysis.name, "primary": False,
+                              "target_change": change, "note": f"not estimable: {err}",
+                              **_spec(analysis)})  # fmt: skip
+            continue
+        estimates.append(estimate_row(f, change, config["analysis"].get("estimand", "end")))
+        if analysis.primary:
+            predictions, summary = _predictions(f), f.result.summary()
+    return {"prepost": prepost_row(series, target, config), "estimates": estimates,
+            "predictions": predictions, "summary": summary,
+            "placebo": placebo_rows(series, target, config)}  # fmt: skip
+
+
 def run(series: pd.DataFrame, config: dict) -> dict[str, object]:
     """Every target: the pre/post table, the estimates of every analysis (primary first), the
     placebo fits, the primary fits' predictions and their summaries, and what the design
     could detect (power and minimum detectable change, from the pre-period months alone)."""
-    from gf_eval.analysis.power import target_power
+    from gf_eval.analysis import power
 
-    estimates, placebos, prepost_rows, predictions, summaries = [], [], [], [], {}
     for i, target in enumerate(TARGETS, 1):
-        change = config["targets"][target]
-        prepost_rows.append(prepost_row(series, target, config))
         analyses = [a for a in plan(config) if a.pending == "exclude" or target in PENDING]
         log.info("[%d/%d] %s: fitting %d models and %d placebo starts", i, len(TARGETS), target,
                  len(analyses), len(config["analysis"]["sensitivity"]["placebo_starts"]))  # fmt: skip
-        for analysis in analyses:
-            try:
-                f = fit(series, target, analysis, config)
-            except ITSInputError as err:
-                if analysis.primary:
-                    raise
-                # A failed sensitivity fit is reported, not hidden, and stops nothing else.
-                estimates.append({"target": target, "analysis": analysis.name, "primary": False,
-                                  "target_change": change, "note": f"not estimable: {err}",
-                                  **_spec(analysis)})  # fmt: skip
-                continue
-            estimates.append(estimate_row(f, change, config["analysis"].get("estimand", "end")))
-            if analysis.primary:
-                predictions.append(_predictions(f))
-                summaries[target] = f.result.summary()
-        placebos.extend(placebo_rows(series, target, config))
+    # Each target's fits and each target's power simulations are independent: side by side
+    # when there are cores to spare, the longest (the simulations) first; results in order.
+    tasks = [("power", t) for t in TARGETS] + [("fits", t) for t in TARGETS]
+    done = map_forked(lambda task: power.target_row(series, task[1], config,
+                                                    **config["analysis"]["power"])
+                      if task[0] == "power" else _target_fits(series, task[1], config), tasks)  # fmt: skip
+    rows, fits = done[: len(TARGETS)], done[len(TARGETS):]
     return {
-        "prepost": pd.DataFrame(prepost_rows),
-        "estimates": pd.DataFrame(estimates),
-        "placebo": pd.DataFrame(placebos),
-        "predictions": pd.concat(predictions, ignore_index=True),
-        "power": target_power(series, config, **config["analysis"]["power"]),
-        "summaries": summaries,
+        "prepost": pd.DataFrame([f["prepost"] for f in fits]),
+        "estimates": pd.DataFrame([row for f in fits for row in f["estimates"]]),
+        "placebo": pd.DataFrame([row for f in fits for row in f["placebo"]]),
+        "predictions": pd.concat([f["predictions"] for f in fits], ignore_index=True),
+        "power": pd.DataFrame(rows, columns=list(power.COLUMNS)),
+        "summaries": {t: f["summary"] for t, f in zip(TARGETS, fits)},
     }
 
 
