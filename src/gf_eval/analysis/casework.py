@@ -28,6 +28,7 @@ from scipy import stats
 
 from gf_eval import codes
 from gf_eval.stats import prepost
+from gf_eval.stats.logistic import logit_irls
 from gf_eval.stats.reliability import reliable_change
 
 MEASURES = tuple(codes.CASEWORK_MEASURES)
@@ -155,6 +156,30 @@ def _ipw_mean(x: np.ndarray, done: np.ndarray, change: np.ndarray,
     return float(np.sum(weights * change[done]) / np.sum(weights)), weights, fit.params
 
 
+def _ipw_bootstrap(x: np.ndarray, done: np.ndarray, change: np.ndarray, params: np.ndarray,
+                   rng: np.random.Generator, resamples: int) -> np.ndarray:  # fmt: skip
+    """`_ipw_mean` of each of `resamples` resamples of the cases (drawn from `rng` in turn),
+    the model refitted from the full fit's `params` (a warm start: fewer iterations); a
+    resample of only completers or only non-completers is skipped. The refits run together
+    (logit_irls, statsmodels' IRLS batched); one it cannot vouch for (separation, a covariate
+    without its cases) is redone alone by statsmodels, as every refit once was."""
+    n = len(done)
+    draws = (rng.integers(0, n, n) for _ in range(resamples))  # one call each: the same stream
+    idx = np.array([i for i in draws if 0 < done[i].sum() < n], dtype=int).reshape(-1, n)
+    xs, y = x[idx], done[idx]
+    fits = logit_irls(xs, y, params)
+    with np.errstate(all="ignore"):  # the fits not vouched for are overwritten below
+        mu = 1.0 / (1.0 + np.exp(-np.einsum("fnk,fk->fn", xs, fits.params)))
+        w = y.mean(axis=1, keepdims=True) / mu
+        boot = np.where(y, w * change[idx], 0).sum(axis=1) / np.where(y, w, 0).sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels warns of separation, as it should here
+        for f in np.flatnonzero(~fits.exact):
+            i = idx[f]
+            boot[f] = _ipw_mean(x[i], done[i], change[i], params)[0]
+    return boot
+
+
 def bounds(casework: pd.DataFrame) -> pd.DataFrame:
     """Per measure, simple bounds for the mean change over every base case: each case without
     a complete pair (open, unscored or not followed up) is given the complete cases' 10th
@@ -201,17 +226,10 @@ def ipw_outcomes(casework: pd.DataFrame, seed: int, resamples: int = RESAMPLES) 
                          "cc_mean_change": change[done].mean() if done.any() else math.nan})
             continue
         estimate, weights, params = _ipw_mean(x, done, change)
-        boot = []
-        with warnings.catch_warnings():
-            # a resample may separate completers perfectly or lack a covariate's cases
-            warnings.simplefilter("ignore")
-            for _ in range(resamples):
-                i = rng.integers(0, len(model), len(model))
-                if 0 < done[i].sum() < i.size:  # the full fit is a warm start: fewer iterations
-                    boot.append(_ipw_mean(x[i], done[i], change[i], params)[0])
+        boot = _ipw_bootstrap(x, done, change, params, rng, resamples)
         # A refit that fails (e.g. perfect separation on a tiny book) is dropped, not allowed
         # to blank the interval; `resamples` counts the refits used.
-        boot = [b for b in boot if np.isfinite(b)]
+        boot = boot[np.isfinite(boot)]
         rows.append({
             "measure": measure, "n_model": len(model),
             "cc_mean_change": change[done].mean(),
