@@ -30,3 +30,12 @@ def test_an_error_in_a_child_is_raised_here():
 
     with pytest.raises(ValueError, match="item 2 cannot be done"):
         map_forked(fail, [1, 2, 3], processes=2)
+
+
+def test_a_map_inside_a_forked_part_runs_in_that_part():
+    # A pool's worker may not fork a pool of its own: the inner map runs in the worker.
+    out = map_forked(lambda x: map_forked(lambda y: (x * y, os.getpid()), [1, 2], processes=2),
+                     [3, 4], processes=2)  # fmt: skip
+    assert [[v for v, _ in inner] for inner in out] == [[3, 6], [4, 8]]
+    if hasattr(os, "fork"):
+        assert all(len({pid for _, pid in inner}) == 1 for inner in out)

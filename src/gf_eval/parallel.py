@@ -30,10 +30,12 @@ def cores() -> int:
 def map_forked(fn: Callable, items: Sequence, processes: int | None = None) -> list:
     """[fn(x) for x in items], in up to `processes` (default: the cores) forked processes."""
     global _TASK
-    n = min(len(items), processes or cores())
-    if n <= 1 or not hasattr(os, "fork"):
-        return [fn(x) for x in items]
     import multiprocessing
+
+    n = min(len(items), processes or cores())
+    # Inside a part already forked (a pool's worker may not have children): in this process.
+    if n <= 1 or not hasattr(os, "fork") or multiprocessing.current_process().daemon:
+        return [fn(x) for x in items]
 
     _TASK = lambda i: fn(items[i])  # noqa: E731  (inherited by the forked children)
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gf_eval.parallel import map_forked
 from gf_eval.config import Calendar
 from gf_eval.extracts import EXTRACTS
 from gf_eval.files import atomic_path, write_text
@@ -75,21 +76,35 @@ def generate(settings: dict, extracts=None) -> tuple[dict[str, pd.DataFrame], di
     change = syn.get("trend_change") or {"slope": 0.0, "start": settings["calendar"]["data_start"]}
     kink = (float(change["slope"]), cal.month_index(pd.Timestamp(change["start"])))
     noisy = partial(target_noise, syn.get("target_noise"), kink)
-    marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0],
-                                        noisy(REPEAT_SHARE))  # fmt: skip
-    social, events, social_truth = simulate_social_care(
-        cal, paths["dva_rereferrals"], paths["cin_dva"], scale, streams[1], noisy(SHARE_A),
-        noisy(SHARE_AB),
-    )
-    tables = {"marac_cases": marac, **social}
-    parts = {"marac": marac_truth, "social_care": social_truth}
-    if "casework" in wanted:
-        tables["casework"], parts["casework"] = simulate_casework(
-            cal, events, social["cs_children"], casework_effects, scale, streams[2]
+    def social_and_casework():
+        social, events, social_truth = simulate_social_care(
+            cal, paths["dva_rereferrals"], paths["cin_dva"], scale, streams[1], noisy(SHARE_A),
+            noisy(SHARE_AB),
         )
-    if "survey" in wanted:
-        tables["survey"], parts["survey"] = simulate_survey(cal, survey_shifts, scale, streams[3])
-        parts["survey"]["respondents"] = tables["survey"]["wave"].value_counts().sort_index().to_dict()
+        tables, parts = dict(social), {"social_care": social_truth}
+        if "casework" in wanted:
+            tables["casework"], parts["casework"] = simulate_casework(
+                cal, events, social["cs_children"], casework_effects, scale, streams[2]
+            )
+        return tables, parts
+
+    def marac_and_survey():
+        marac, marac_truth = simulate_marac(cal, paths["repeat_marac"], scale, streams[0],
+                                            noisy(REPEAT_SHARE))  # fmt: skip
+        tables, parts = {"marac_cases": marac}, {"marac": marac_truth}
+        if "survey" in wanted:
+            tables["survey"], parts["survey"] = simulate_survey(cal, survey_shifts, scale, streams[3])
+            parts["survey"]["respondents"] = tables["survey"]["wave"].value_counts().sort_index().to_dict()
+        return tables, parts
+
+    # The families' streams are independent: the two halves side by side when there are
+    # cores to spare (the whole run waits for this job), put together in a fixed order.
+    (social_tables, social_parts), (marac_tables, marac_parts) = map_forked(
+        lambda half: half(), [social_and_casework, marac_and_survey])
+    tables = {"marac_cases": marac_tables["marac_cases"], **social_tables,
+              **{k: v for k, v in marac_tables.items() if k != "marac_cases"}}  # fmt: skip
+    parts = {"marac": marac_parts["marac"], **social_parts,
+             **{k: v for k, v in marac_parts.items() if k != "marac"}}  # fmt: skip
     tables = {name: df for name, df in tables.items() if name in wanted}
 
     truth = {
