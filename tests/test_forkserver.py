@@ -122,11 +122,17 @@ def test_a_cancelled_job_is_stopped(server, settings, tmp_path):
 
 
 def test_the_server_stops_when_its_owner_is_gone(tmp_path):
+    # The owner has a job run through the server (so that it is up and answering), then
+    # exits without stopping it.
     code = ("import sys; from gf_eval import forkserver; "
-            "proc, address = forkserver.start(); print(proc.pid, address, flush=True)")
+            "proc, address = forkserver.start(); "
+            "import os; os.environ.update({k: '1' for k in forkserver.THREADS_ENV}); "
+            "status = forkserver.run_remote(['--help'], address); "
+            "print('SERVER', proc.pid, address, status, flush=True)")  # fmt: skip
     owner = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True)  # fmt: skip
-    pid, address = owner.stdout.split()
+    _, pid, address, status = owner.stdout.splitlines()[-1].split()
+    assert status == "0", owner.stdout
     deadline = time.monotonic() + 30
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
