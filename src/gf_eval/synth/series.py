@@ -8,6 +8,7 @@ The true relative change at month t against the counterfactual is exp(effect(t))
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,3 +110,21 @@ def choose(rng: np.random.Generator, table: dict[str, float], size: int) -> np.n
     codes = np.array(list(table), dtype=object)
     p = np.array(list(table.values()), dtype=float)
     return codes[rng.choice(len(codes), size=size, p=p / p.sum())]
+
+
+def choose_from_uniforms(table: dict[str, float], u: np.ndarray) -> np.ndarray:
+    """The codes `choose(rng, table, len(u))` draws when the generator's next uniforms are `u`:
+    numpy's Generator.choice takes one uniform per draw and looks it up in this cdf."""
+    codes = np.array(list(table), dtype=object)
+    p = np.array(list(table.values()), dtype=float)
+    cdf = (p / p.sum()).cumsum()
+    cdf /= cdf[-1]
+    return codes[cdf.searchsorted(u, side="right")]
+
+
+def uniforms_ahead(rng: np.random.Generator, n: int) -> np.ndarray:
+    """The next `n` uniforms of `rng` (what `rng.random(n)` would return), drawn from a copy so
+    that `rng` is left as it is: for a loop whose number of draws depends on their values,
+    which then takes from `rng` just the `used` it read, with `rng.random(used)` (the same
+    stream as that many calls of `rng.random()`)."""
+    return copy.deepcopy(rng).random(n)

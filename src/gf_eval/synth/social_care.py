@@ -19,7 +19,8 @@ import pandas as pd
 from gf_eval import codes
 from gf_eval.config import Calendar
 from gf_eval.returns.ages import age_in_years
-from gf_eval.synth.series import Effect, Rate, choose, pseudo_keys, random_dates
+from gf_eval.synth.series import Effect, Rate, choose, choose_from_uniforms, pseudo_keys
+from gf_eval.synth.series import random_dates, uniforms_ahead
 
 EVENTS = Rate(base=220.0, trend=0.002, season_amplitude=0.07, peak_month=11, ar_rho=0.5, ar_sd=0.07)
 SHARE_A = Rate(base=0.075, trend=0.0005, ar_rho=0.3, ar_sd=0.08)  # DVA re-referrals
@@ -261,27 +262,70 @@ def _episodes(ref: pd.DataFrame, cal: Calendar, rng) -> dict[str, pd.DataFrame]:
 
 
 def _factors(assessments: pd.DataFrame, rng) -> pd.DataFrame:
-    rows: list[tuple[str, str]] = []
-    dva_codes = np.array(codes.DVA_FACTORS)
-    for aid, dva in zip(assessments["assessment_id"], assessments["dva"]):
-        if dva:
-            found = dva_codes[rng.random(3) < [0.25, 0.85, 0.1]]
-            if found.size == 0:
-                found = np.array(["3B"])
-            table = OTHER_FACTORS_DVA
-        elif rng.random() < 0.2:
-            rows.append((aid, codes.NO_FACTORS))
-            continue
+    """The factors of each assessment, in order. A DVA assessment draws one uniform for each
+    DVA factor (3B when none is found) and one for each factor of OTHER_FACTORS_DVA; another
+    draws one for having no factors (code 21), else one for each factor of OTHER_FACTORS and,
+    when it has none of them, one to choose one. The draws are those of a loop over the
+    assessments, one `rng.random` call each, but made at once and read with numpy."""
+    aid = assessments["assessment_id"].to_numpy()
+    dva = assessments["dva"].to_numpy(dtype=bool)
+    found_p = np.array([0.25, 0.85, 0.1])
+    dva_codes = np.array([*codes.DVA_FACTORS, *OTHER_FACTORS_DVA], dtype=object)
+    dva_p = np.array([*found_p, *OTHER_FACTORS_DVA.values()])
+    other_codes = np.array(list(OTHER_FACTORS), dtype=object)
+    other_p = np.array(list(OTHER_FACTORS.values()))
+    n_dva, n_other = dva_p.size, 1 + other_p.size  # uniforms an assessment draws (at most)
+    u = uniforms_ahead(rng, int(dva.sum()) * n_dva + int((~dva).sum()) * (n_other + 1))
+    # For every position q: would an other assessment whose draws start there find a factor?
+    hit = np.zeros(max(u.size - other_p.size, 0), dtype=bool)
+    for j, p in enumerate(other_p):
+        hit |= u[1 + j : hit.size + 1 + j] < p
+    # Where each assessment's draws start, and which of four kinds it is (a sequential walk:
+    # how many an assessment draws depends on its draws).
+    none, hit_l = (u[: hit.size] < 0.2).tolist(), hit.tolist()
+    start, kind, q = [], [], 0
+    for is_dva in dva.tolist():
+        start.append(q)
+        if is_dva:
+            kind.append(0)
+            q += n_dva
+        elif none[q]:
+            kind.append(1)
+            q += 1
+        elif hit_l[q]:
+            kind.append(2)
+            q += n_other
         else:
-            found = np.array([], dtype=str)
-            table = OTHER_FACTORS
-        # One uniform per factor, drawn at once: the same stream as one call per factor.
-        draws = rng.random(len(table))
-        others = [c for (c, p), u in zip(table.items(), draws) if u < p]
-        if not dva and not others:
-            others = [choose(rng, table, 1)[0]]
-        rows.extend((aid, str(c)) for c in [*found, *others])
-    return pd.DataFrame(rows, columns=["assessment_id", "factor"])
+            kind.append(3)
+            q += n_other + 1
+    rng.random(q)  # the uniforms read, taken from the real stream
+    start, kind = np.array(start, dtype=np.int64), np.array(kind, dtype=np.int8)
+    rows, found = [], []
+    # DVA: the DVA factors drawn (3B when none), then the other factors drawn.
+    at = np.flatnonzero(kind == 0)
+    drawn = u[start[at, None] + np.arange(n_dva)] < dva_p
+    drawn[~drawn[:, : found_p.size].any(axis=1), codes.DVA_FACTORS.index("3B")] = True
+    i, j = np.nonzero(drawn)
+    rows.append(at[i])
+    found.append(dva_codes[j])
+    at = np.flatnonzero(kind == 1)
+    rows.append(at)
+    found.append(np.full(at.size, codes.NO_FACTORS, dtype=object))
+    at = np.flatnonzero(kind == 2)
+    i, j = np.nonzero(u[start[at, None] + 1 + np.arange(other_p.size)] < other_p)
+    rows.append(at[i])
+    found.append(other_codes[j])
+    at = np.flatnonzero(kind == 3)
+    rows.append(at)
+    found.append(choose_from_uniforms(OTHER_FACTORS, u[start[at] + n_other]))
+    # Back into assessment order; each assessment's factors stay in the order drawn.
+    rows_all = np.concatenate(rows)
+    if not rows_all.size:  # as the frame of no rows was, columns of no type
+        return pd.DataFrame([], columns=["assessment_id", "factor"])
+    order = np.argsort(rows_all, kind="stable")
+    return pd.DataFrame(
+        {"assessment_id": aid[rows_all[order]], "factor": np.concatenate(found)[order]}
+    )
 
 
 def _assign_keys(tables: dict[str, pd.DataFrame], events: pd.DataFrame, n_children: int, rng):
