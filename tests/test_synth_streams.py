@@ -10,7 +10,50 @@ import pytest
 from gf_eval import codes
 from gf_eval.synth import social_care
 from gf_eval.synth.series import choose, choose_from_uniforms, uniforms_ahead
-from gf_eval.synth.social_care import OTHER_FACTORS, OTHER_FACTORS_DVA
+from gf_eval.synth.social_care import CHILDREN_PER_EVENT, OLD_FAMILY, OTHER_FACTORS
+from gf_eval.synth.social_care import OTHER_FACTORS_DVA, Pools
+
+
+def _families_loop(dates, event_type, rng):
+    """The loop `_families` replaced: every family tested at every re-referral."""
+    days = dates.astype("int64")
+    n = days.size
+    size = rng.choice(4, size=n, p=CHILDREN_PER_EVENT) + 1
+    old = rng.random(n) < OLD_FAMILY
+    last = np.zeros(n, dtype=np.int64)
+    dva_history = np.zeros(n, dtype=bool)
+    family_children, child_birth, child_family, event_children = [], [], [], []
+    event_family = np.empty(n, dtype=np.int64)
+    types = event_type.tolist()
+    for i in range(n):
+        d, kind, nf = int(days[i]), types[i], len(family_children)
+        known = last[:nf]
+        fam = -1
+        if kind in ("A", "C"):
+            eligible = np.flatnonzero((known >= d - 365) & (known <= d - 7))
+            if eligible.size:
+                weight = np.where(dva_history[eligible] == (kind == "A"), 4.0, 1.0)
+                fam = int(rng.choice(eligible, p=weight / weight.sum()))
+            else:
+                types[i] = "B" if kind == "A" else "D"
+        elif old[i]:
+            eligible = np.flatnonzero((known < d - 365) & (known >= d - 1500))
+            if eligible.size:
+                fam = int(rng.choice(eligible))
+        kids = [] if fam < 0 else [c for c in family_children[fam] if d - child_birth[c] < 18 * 365]
+        if not kids:
+            if kind in ("A", "C"):
+                types[i] = "B" if kind == "A" else "D"
+            fam = nf
+            kids = list(range(len(child_birth), len(child_birth) + int(size[i])))
+            child_birth.extend(int(d - rng.integers(0, 17 * 365)) for _ in kids)
+            child_family.extend(fam for _ in kids)
+            family_children.append(kids)
+        last[fam] = d
+        dva_history[fam] |= types[i] in ("A", "B")
+        event_family[i] = fam
+        event_children.append(kids)
+    return event_family, types, event_children, child_family, child_birth
 
 
 def _factors_loop(assessments, rng):
@@ -34,6 +77,63 @@ def _factors_loop(assessments, rng):
             others = [choose(rng, table, 1)[0]]
         rows.extend((aid, str(c)) for c in [*found, *others])
     return pd.DataFrame(rows, columns=["assessment_id", "factor"])
+
+
+def _events(seed: int, n: int, years: float):
+    """n sorted event days over `years` and their types, as simulate_social_care draws them."""
+    rng = np.random.default_rng(seed)
+    dates = np.sort(np.datetime64("2011-04-01") + rng.integers(0, int(365 * years), n))
+    types = rng.choice(np.array(["A", "B", "C", "D"]), n, p=[0.1, 0.3, 0.2, 0.4])
+    return dates.astype("datetime64[D]"), types
+
+
+@pytest.mark.parametrize("margin", [1.0, float("inf")])
+@pytest.mark.parametrize("seed, n, years", [(1, 3000, 6), (2, 800, 6), (3, 4000, 2), (4, 1, 1)])
+def test_families_are_those_of_the_loop(monkeypatch, margin, seed, n, years):
+    # An infinite margin takes numpy's own steps at every re-referral: the fallback agrees too.
+    monkeypatch.setattr(social_care, "MARGIN", margin)
+    dates, types = _events(seed, n, years)
+    rng, ref_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+    event_type = types.copy()
+    events, children = social_care._families(dates, event_type, rng)
+    family, ref_types, kids, child_family, birth = _families_loop(dates, types.copy(), ref_rng)
+    assert events["family"].tolist() == family.tolist()
+    assert event_type.tolist() == ref_types == events["type"].tolist()
+    assert events["children"].tolist() == kids
+    assert children["family"].tolist() == child_family
+    assert children["birth_day"].tolist() == birth
+    assert rng.bit_generator.state == ref_rng.bit_generator.state
+    if n > 1:  # the cases re-refer families, recent and old
+        assert (np.array(ref_types) == "A").sum() > 10 and len(set(family)) < n * 0.9
+
+
+def test_pools_pick_what_numpy_choice_picks():
+    # Random pools, well beyond one bucket, against rng.choice on the members in order.
+    draw = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(draw.integers(1, 700))
+        pools = Pools(n, [0] * n, [False] * n)
+        for f in range(n):
+            if draw.random() < 0.4:
+                pools._recent(f, int(draw.integers(1, 3)))
+            if draw.random() < 0.2:
+                pools._old(f, 1)
+        for f in draw.choice(n, size=n // 5):  # some leave again
+            pools._recent(int(f), 0)
+        recent = np.flatnonzero(pools.recent)
+        old = np.flatnonzero(pools.old)
+        rng, ref = np.random.default_rng(trial), np.random.default_rng(trial)
+        for _ in range(30):
+            for type_a in (True, False):
+                picked = pools.pick_recent(rng, type_a, n)
+                if recent.size:
+                    weight = np.where((pools.recent[recent] == 2) == type_a, 4.0, 1.0)
+                    assert picked == ref.choice(recent, p=weight / weight.sum())
+                else:
+                    assert picked == -1
+            picked = pools.pick_old(rng, n)
+            assert picked == (ref.choice(old) if old.size else -1)
+        assert rng.bit_generator.state == ref.bit_generator.state
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 2000])

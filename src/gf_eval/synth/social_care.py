@@ -13,6 +13,8 @@ target's count and its rate per referral change by the same proportion.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 import pandas as pd
 
@@ -99,18 +101,125 @@ def simulate_social_care(
     return tables, events, truth
 
 
+SHIFT = 6  # a bucket of the pools' counts holds 2**SHIFT families
+# Weight of a recent family in a re-referral's choice, by its pool class (1: no DVA referral
+# yet, 2: one), for a type A and a type C event.
+WEIGHTS = {True: np.array([0, 1, 4]), False: np.array([0, 4, 1])}
+MARGIN = 1.0  # tests set it huge, to take numpy's own steps at every re-referral
+
+
+class Pools:
+    """The families an event on some day can re-refer: `recent` ones, last referred 7 to 365
+    days before (class 2 when one of their referrals had DVA, else 1), and `old` ones, 366 to
+    1500 days before. They are counted by bucket of 2**SHIFT families, so that the k-th of
+    them in family order is found from the counts and one bucket, not from every family (a
+    year's families, thousands at a large site, at each re-referral). `last` and `dva` are
+    the generator's lists, read as it updates them."""
+
+    def __init__(self, n: int, last: list[int], dva: list[bool]):
+        buckets = (n >> SHIFT) + 1
+        self.last, self.dva = last, dva
+        self.recent = np.zeros(n, dtype=np.int8)
+        self.old = np.zeros(n, dtype=np.int8)
+        # Summed weights of the recent families in each bucket, for type A and type C events.
+        self.weight = {True: np.zeros(buckets, np.int64), False: np.zeros(buckets, np.int64)}
+        self.old_count = np.zeros(buckets, np.int64)
+        self.referred: dict[int, list[int]] = defaultdict(list)  # day: families referred then
+        self.day: int | None = None
+
+    def advance(self, day: int) -> None:
+        """Move the families whose windows open or close by `day` in or out of the pools."""
+        start = day if self.day is None else self.day + 1
+        last = self.last
+        for d in range(start, day + 1):
+            for f in self.referred.get(d - 7, ()):
+                if last[f] == d - 7:  # not referred again since
+                    self._recent(f, 2 if self.dva[f] else 1)
+            for f in self.referred.get(d - 366, ()):
+                if last[f] == d - 366:
+                    self._recent(f, 0)
+                    self._old(f, 1)
+            for f in self.referred.pop(d - 1501, ()):
+                if last[f] == d - 1501:
+                    self._old(f, 0)
+        self.day = day
+
+    def referral(self, family: int, day: int) -> None:
+        """`family` was referred on `day` (its `last`): it leaves both pools until its windows
+        open again."""
+        if self.recent[family]:
+            self._recent(family, 0)
+        if self.old[family]:
+            self._old(family, 0)
+        self.referred[day].append(family)
+
+    def _recent(self, f: int, cls: int) -> None:
+        was, b = int(self.recent[f]), f >> SHIFT
+        self.recent[f] = cls
+        for kind, weights in WEIGHTS.items():
+            self.weight[kind][b] += weights[cls] - weights[was]
+
+    def _old(self, f: int, member: int) -> None:
+        self.old_count[f >> SHIFT] += member - int(self.old[f])
+        self.old[f] = member
+
+    def pick_recent(self, rng: np.random.Generator, type_a: bool, n_families: int) -> int:
+        """The family a type A (or C) event re-refers, or -1 when there is none (drawing
+        nothing). It is what rng.choice(recent, p=weight / weight.sum()) picks, `recent` the
+        pool in family order: numpy draws one uniform u and takes the first family whose
+        cumulative share exceeds u. The shares are integer prefix sums C over S, so that is the
+        first C > u * S, found in the counts, unless u * S is so near an integer that numpy's
+        rounding of the shares could decide (bounded below; then it is numpy's own steps)."""
+        cum = self.weight[type_a][: (n_families >> SHIFT) + 1].cumsum()
+        total = int(cum[-1])
+        if not total:
+            return -1
+        u = rng.random()
+        t = u * total
+        # numpy's cumulative shares are within 3 (k + 2) 2**-53 of C / S for k families (k <= S),
+        # and u * S is rounded once: an integer farther than this from t decides alike.
+        if abs(t - round(t)) <= (4 * total + 8) * 2.0**-53 * total * MARGIN:
+            return self._numpy_choice(u, type_a, n_families)
+        target = int(t) + 1  # the first family whose prefix sum reaches it
+        b = int(cum.searchsorted(target))
+        lo = b << SHIFT
+        within = WEIGHTS[type_a][self.recent[lo : lo + (1 << SHIFT)]].cumsum()
+        return lo + int(within.searchsorted(target - (int(cum[b - 1]) if b else 0)))
+
+    def _numpy_choice(self, u: float, type_a: bool, n_families: int) -> int:
+        """rng.choice(recent, p=weight / weight.sum()) with its uniform `u`: numpy's steps."""
+        recent = np.flatnonzero(self.recent[:n_families])
+        weight = np.where((self.recent[recent] == 2) == type_a, 4.0, 1.0)
+        cdf = (weight / weight.sum()).cumsum()
+        cdf /= cdf[-1]
+        return int(recent[cdf.searchsorted(u, side="right")])
+
+    def pick_old(self, rng: np.random.Generator, n_families: int) -> int:
+        """The old family an event re-refers, rng.choice(old) (one integer drawn), or -1."""
+        cum = self.old_count[: (n_families >> SHIFT) + 1].cumsum()
+        total = int(cum[-1])
+        if not total:
+            return -1
+        target = int(rng.integers(0, total)) + 1
+        b = int(cum.searchsorted(target))
+        lo = b << SHIFT
+        within = self.old[lo : lo + (1 << SHIFT)].cumsum()
+        return lo + int(within.searchsorted(target - (int(cum[b - 1]) if b else 0)))
+
+
 def _families(dates: np.ndarray, event_type: np.ndarray, rng: np.random.Generator):
     """Assign each event to a family and its children, keeping the 12-month rule exact."""
     days = dates.astype("int64")
     n = days.size
     size = rng.choice(4, size=n, p=CHILDREN_PER_EVENT) + 1
     old = rng.random(n) < OLD_FAMILY
-    last = np.zeros(n, dtype=np.int64)  # last event day per family (families <= events)
-    dva_history = np.zeros(n, dtype=bool)
+    last = [0] * n  # last event day per family (families <= events)
+    dva_history = [False] * n
+    pools = Pools(n, last, dva_history)
     family_children: list[list[int]] = []
     child_birth: list[int] = []
     child_family: list[int] = []
-    event_family = np.empty(n, dtype=np.int64)
+    event_family: list[int] = []
     event_children: list[list[int]] = []
     # The loop reads Python lists, not numpy arrays element by element (the same values, a
     # third of the time); the event types it changes are written back at the end.
@@ -118,35 +227,38 @@ def _families(dates: np.ndarray, event_type: np.ndarray, rng: np.random.Generato
     old_list, size_list = old.tolist(), size.tolist()
     for i in range(n):
         d, kind, nf = day_list[i], types[i], len(family_children)
-        known = last[:nf]
+        pools.advance(d)
         fam = -1
         if kind in ("A", "C"):
-            eligible = np.flatnonzero((known >= d - 365) & (known <= d - 7))
-            if eligible.size:
-                weight = np.where(dva_history[eligible] == (kind == "A"), 4.0, 1.0)
-                fam = int(rng.choice(eligible, p=weight / weight.sum()))
-            else:  # no family to re-refer (only in the first weeks of history)
+            fam = pools.pick_recent(rng, kind == "A", nf)
+            if fam < 0:  # no family to re-refer (only in the first weeks of history)
                 types[i] = "B" if kind == "A" else "D"
         elif old_list[i]:
-            eligible = np.flatnonzero((known < d - 365) & (known >= d - 1500))
-            if eligible.size:
-                fam = int(rng.choice(eligible))
+            fam = pools.pick_old(rng, nf)
         kids = [] if fam < 0 else [c for c in family_children[fam] if d - child_birth[c] < 18 * 365]
         if not kids:
             if kind in ("A", "C"):  # every child has aged out: a first referral after all
                 types[i] = "B" if kind == "A" else "D"
             fam = nf
-            kids = list(range(len(child_birth), len(child_birth) + size_list[i]))
-            child_birth.extend(int(d - rng.integers(0, 17 * 365)) for _ in kids)
-            child_family.extend(fam for _ in kids)
+            first, count = len(child_birth), size_list[i]
+            kids = list(range(first, first + count))
+            # One draw of `count` integers is the same stream as `count` draws of one.
+            child_birth.extend((d - rng.integers(0, 17 * 365, size=count)).tolist())
+            child_family.extend([fam] * count)
             family_children.append(kids)
         last[fam] = d
-        dva_history[fam] |= types[i] in ("A", "B")
-        event_family[i] = fam
+        if types[i] in ("A", "B"):
+            dva_history[fam] = True
+        pools.referral(fam, d)
+        event_family.append(fam)
         event_children.append(kids)
     event_type[:] = types
     events = pd.DataFrame(
-        {"date": pd.to_datetime(dates), "family": event_family, "type": event_type}
+        {
+            "date": pd.to_datetime(dates),
+            "family": np.array(event_family, dtype=np.int64),
+            "type": event_type,
+        }
     )
     events["children"] = event_children
     children = pd.DataFrame({"family": child_family, "birth_day": child_birth})
