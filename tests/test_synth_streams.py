@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gf_eval import codes
+from gf_eval import codes, synth
+from gf_eval.extracts import EXTRACTS
 from gf_eval.synth import social_care
 from gf_eval.synth.series import choose, choose_from_uniforms, uniforms_ahead
 from gf_eval.synth.social_care import CHILDREN_PER_EVENT, OLD_FAMILY, OTHER_FACTORS
@@ -166,3 +167,40 @@ def test_choose_from_uniforms_is_choose():
     rng = np.random.default_rng(8)
     u = uniforms_ahead(rng, 500)
     assert choose_from_uniforms(table, u).tolist() == choose(rng, table, 500).tolist()
+
+
+def _to_csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n").encode()
+
+
+def test_csv_bytes_are_to_csv_bytes():
+    days = np.array(["1969-12-31T12:30", "NaT", "2016-02-29", "1000-01-01"], "datetime64[us]")
+    frame = pd.DataFrame({
+        "text": pd.array(["a", None, "", "é ü"], dtype="str"),
+        "codes": np.array(["3A", None, "21", " x "], dtype=object),
+        "count": pd.array([1, None, -30, 10**15], dtype="Int64"),
+        "plain": np.array([0, 7, -1, 2**62]),
+        "day": days,
+        "second": days.astype("datetime64[s]"),
+        "nano": np.array(["2262-04-11", "NaT", "1677-09-22", "2000-01-01T23:59"], "datetime64[ns]"),
+    })  # fmt: skip
+    for df in (frame, frame.iloc[:0], frame[frame["count"].isna()], frame.iloc[:, :2]):
+        assert synth.csv_bytes(df) == _to_csv(df)
+    # What pandas would quote, or write otherwise, is left to pandas.
+    for bad in ({"text": ["a,b", "c"]}, {"text": ['say "hi"', "c"]}, {"text": ["two\nlines", "c"]},
+                {"text": ["a\rb", "c"]}, {"number": [1.5, 2.0]}, {"flag": [True, False]},
+                {"mixed": np.array(["a", 3], dtype=object)}, {"raw": np.array([b"a", b"b"])},
+                {"day": np.array(["0999-12-31", "2000-01-01"], dtype="datetime64[s]")},
+                {"zone": pd.to_datetime(["2000-01-01", "2000-01-02"], utc=True)}):  # fmt: skip
+        df = pd.DataFrame({**bad, "other": ["x", "y"]})
+        assert synth.csv_bytes(df) is None
+    assert synth.csv_bytes(pd.DataFrame({"one": ["", "a"]})) is None  # pandas quotes ""
+    assert synth.csv_bytes(pd.DataFrame({"a,b": ["x"], "c": ["y"]})) is None
+
+
+def test_written_extracts_are_to_csv_bytes(generated, raw_dir):
+    # Every extract the default generation writes, byte for byte what pandas writes.
+    for name, extract in EXTRACTS.items():
+        df = generated[0][name]
+        public = df[[c for c in df.columns if not c.startswith("_")]]
+        assert (raw_dir / extract.filename).read_bytes() == _to_csv(public), name
