@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from gf_eval.derive.marac import marac_cases, repeat_reconciliation
+from gf_eval.derive.rules import days_since_previous
+from gf_eval.derive.series import _open_at
 from gf_eval.derive.social_care import episodes
 
 
@@ -116,3 +119,46 @@ def test_window_edges(gap, expected):
     cases = _cases([("a", "V", "P", start, False), ("b", "V", "P", start + pd.Timedelta(days=gap),
                                                      False)])  # fmt: skip
     assert bool(marac_cases(cases).set_index("case_id").loc["b", "repeat"]) is expected
+
+
+def _gaps_by_sorting(dates: pd.Series, keys) -> pd.Series:
+    """days_since_previous as it was: sort by the keys' text, then shift within each key."""
+    frame = pd.DataFrame(keys).reset_index(drop=True)
+    key_cols = list(frame.columns)
+    frame["_date"] = pd.to_datetime(dates).to_numpy()
+    frame["_pos"] = range(len(frame))
+    ordered = frame.sort_values([*key_cols, "_date", "_pos"], kind="mergesort")
+    previous = ordered.groupby(key_cols, sort=False, dropna=False)["_date"].shift()
+    gap = (ordered["_date"] - previous).dt.days.astype("Int64")
+    return gap.sort_index().set_axis(dates.index)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 500])
+def test_gaps_are_those_of_sorting_the_keys(n):
+    rng = np.random.default_rng(n)
+    days = pd.Series(pd.to_datetime("2012-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
+                     index=rng.permutation(n) + 10)  # fmt: skip
+    a = pd.array(rng.choice(["V1", "V2", "V10", "é"], n), dtype="str")
+    b = pd.Series(rng.choice(["P1", "P2", None], n), dtype="str", index=days.index)
+    a[rng.random(n) < 0.1] = pd.NA  # a missing key is a key too
+    for keys in (pd.Series(a, index=days.index), pd.DataFrame({"a": a, "b": b}, index=days.index)):
+        got = days_since_previous(days, keys)
+        pd.testing.assert_series_equal(got, _gaps_by_sorting(days, keys))
+    with_missing = days.astype("datetime64[us]").where(rng.random(n) > 0.1)
+    keys = pd.Series(a, index=days.index)
+    pd.testing.assert_series_equal(days_since_previous(with_missing, keys),
+                                   _gaps_by_sorting(with_missing, keys))  # fmt: skip
+    if n == 500:
+        assert got.notna().sum() > 400 and (got == 0).any()
+
+
+def test_open_episodes_are_counted_as_by_comparing_every_pair():
+    rng = np.random.default_rng(2)
+    start = pd.Series(pd.to_datetime("2013-01-01") + pd.to_timedelta(rng.integers(0, 700, 300), "D"))
+    end = start + pd.to_timedelta(rng.integers(-5, 300, 300), "D")  # some end before they start
+    end[rng.random(300) < 0.3] = pd.NaT
+    start[:3] = pd.NaT
+    days = pd.date_range("2012-12-31", "2015-06-30", freq="ME")
+    expected = [int(((start <= d) & ~(end <= d)).sum()) for d in days]
+    assert _open_at(start, end, days).tolist() == expected
+    assert min(expected) == 0 and max(expected) > 50

@@ -9,6 +9,7 @@ is a chain of repeats.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 WINDOW_DAYS = 365
@@ -20,8 +21,31 @@ def days_since_previous(dates: pd.Series, keys: pd.DataFrame | pd.Series) -> pd.
     Events on the same date for the same key are ordered as they appear in the input.
     """
     frame = pd.DataFrame(keys).reset_index(drop=True)
+    when = pd.to_datetime(dates).to_numpy()
+    n = len(frame)
+    if np.isnat(when).any():  # where a missing date sorts is the sort's business
+        return _days_since_previous_sorted(dates, frame, when)
+    # Only the order of each key's own events matters, so any numbering of the keys will do:
+    # factorized codes, not the keys' text, which sorting would compare (most of the time).
+    group = np.zeros(n, dtype=np.int64)
+    for col in frame.columns:
+        codes, uniques = pd.factorize(frame[col], use_na_sentinel=False)  # NA: a key too
+        group = pd.factorize(group * len(uniques) + codes)[0]  # renumbered: never overflows
+    order = np.lexsort((np.arange(n), when.view(np.int64), group))  # key, date, position
+    w, g = when[order], group[order]
+    days = np.zeros(n, dtype=np.int64)
+    first = np.ones(n, dtype=bool)
+    if n > 1:
+        days[1:] = (w[1:] - w[:-1]) // np.timedelta64(1, "D")  # whole days, as .dt.days
+        first[1:] = g[1:] != g[:-1]
+    values, missing = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)
+    values[order], missing[order] = days, first
+    return pd.Series(pd.arrays.IntegerArray(values, missing), index=dates.index, name="_date")
+
+
+def _days_since_previous_sorted(dates, frame: pd.DataFrame, when: np.ndarray) -> pd.Series:
     key_cols = list(frame.columns)
-    frame["_date"] = pd.to_datetime(dates).to_numpy()
+    frame["_date"] = when
     frame["_pos"] = range(len(frame))
     ordered = frame.sort_values([*key_cols, "_date", "_pos"], kind="mergesort")
     previous = ordered.groupby(key_cols, sort=False, dropna=False)["_date"].shift()

@@ -31,6 +31,19 @@ def _per_month(dates: pd.Series, months: pd.PeriodIndex, mask=None) -> np.ndarra
     return counts.reindex(months, fill_value=0).to_numpy(dtype=np.int64)
 
 
+def _open_at(start: pd.Series, end: pd.Series, days: pd.DatetimeIndex) -> np.ndarray:
+    """For each day d, how many of the (start, end) pairs have start <= d and not end <= d (a
+    missing end is open): those started by d less those that also ended by d, counted by
+    binary search in sorted days rather than by comparing every pair with every day."""
+    start, end, days = start.to_numpy(), end.to_numpy(), days.to_numpy()
+    started = ~np.isnat(start)
+    ended = started & ~np.isnat(end)
+    # Started and ended by d: both dates <= d, i.e. the later of the two <= d.
+    both = np.maximum(start[ended], end[ended])
+    count = np.searchsorted(np.sort(start[started]), days, side="right")
+    return (count - np.searchsorted(np.sort(both), days, side="right")).astype(np.int64)
+
+
 def monthly_series(
     cal: Calendar,
     marac: pd.DataFrame,
@@ -62,12 +75,11 @@ def monthly_series(
     out["dva_rereferrals"] = _per_month(ref, months, dva & re)
     out["pending_rereferrals"] = _per_month(ref, months, (status == "pending") & re)
     month_end = months.to_timestamp(how="end").normalize()
-    open_dva = episodes[dva]
-    out["cin_dva_open"] = [
-        int(((open_dva["referral_date"] <= d) & ~(open_dva["closure_date"] <= d)).sum())
-        for d in month_end
-    ]
-    plan_dva = plans["referral_id"].isin(episodes.loc[dva, "referral_id"])
+    out["cin_dva_open"] = _open_at(episodes.loc[dva, "referral_date"],
+                                   episodes.loc[dva, "closure_date"], month_end)  # fmt: skip
+    # On Python strings: isin on Arrow strings makes an Arrow scalar of every value sought.
+    dva_ids = episodes.loc[dva, "referral_id"].astype(object)
+    plan_dva = plans["referral_id"].astype(object).isin(dva_ids)
     out["cp_plans"] = _per_month(plans["start_date"], months)
     out["cp_plans_dva"] = _per_month(plans["start_date"], months, plan_dva.to_numpy())
     out["looked_after_starts"] = _per_month(looked_after["became_looked_after"], months)

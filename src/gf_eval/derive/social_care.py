@@ -38,7 +38,7 @@ def episodes(
     done = assessments[assessments["authorised_date"].notna()]
     first = done.groupby("referral_id")["authorised_date"].min()
     with_factors = factors.merge(assessments[["assessment_id", "referral_id"]], on="assessment_id")
-    recorded = set(with_factors["referral_id"])
+    recorded = with_factors["referral_id"].astype(object)  # not a set: a loop over Arrow strings
     # Membership tested on Python strings: pandas' isin on Arrow strings turns every value
     # looked for into an Arrow scalar one by one, most of a site's derivation time.
     ids = out["referral_id"].astype(object)
