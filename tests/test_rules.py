@@ -8,7 +8,7 @@ import pytest
 
 from gf_eval.derive.marac import marac_cases, repeat_reconciliation
 from gf_eval.derive.rules import days_since_previous
-from gf_eval.derive.series import _open_at
+from gf_eval.derive.series import _open_at, _per_month
 from gf_eval.derive.social_care import episodes
 
 
@@ -154,7 +154,7 @@ def test_gaps_are_those_of_sorting_the_keys(n):
 
 def test_open_episodes_are_counted_as_by_comparing_every_pair():
     rng = np.random.default_rng(2)
-    start = pd.Series(pd.to_datetime("2013-01-01") + pd.to_timedelta(rng.integers(0, 700, 300), "D"))
+    start = pd.Series(pd.Timestamp("2013-01-01") + pd.to_timedelta(rng.integers(0, 700, 300), "D"))
     end = start + pd.to_timedelta(rng.integers(-5, 300, 300), "D")  # some end before they start
     end[rng.random(300) < 0.3] = pd.NaT
     start[:3] = pd.NaT
@@ -162,3 +162,17 @@ def test_open_episodes_are_counted_as_by_comparing_every_pair():
     expected = [int(((start <= d) & ~(end <= d)).sum()) for d in days]
     assert _open_at(start, end, days).tolist() == expected
     assert min(expected) == 0 and max(expected) > 50
+
+
+def test_monthly_counts_are_those_of_value_counts():
+    rng = np.random.default_rng(6)
+    days = pd.to_timedelta(rng.integers(0, 900, 400), "D")
+    dates = pd.Series(pd.Timestamp("1969-06-15") + days, index=rng.permutation(400))
+    dates[rng.random(400) < 0.1] = pd.NaT
+    mask = pd.Series(rng.random(400) < 0.5, index=dates.index)
+    months = pd.period_range("1969-09", "1971-03", freq="M")  # some dates fall outside
+    for m in (None, mask, mask.to_numpy(), mask.sample(frac=1, random_state=1)):
+        picked = dates if m is None else dates[m]
+        expected = picked.dt.to_period("M").value_counts().reindex(months, fill_value=0)
+        assert _per_month(dates, months, m).tolist() == expected.tolist()
+    assert _per_month(dates, months[:0]).tolist() == []

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -398,21 +397,3 @@ def test_dates_beyond_timestamps_and_non_ascii_digits_are_failures_not_crashes(
     assert hits and hits[0]["rows"] == 1 and hits[0]["first_rows"] == [5]
     if column.endswith("_date"):  # dates are never echoed; numbers are, by design
         assert value not in json.dumps(report, ensure_ascii=False)
-
-
-def test_typed_tables_sort_as_pandas_sorts():
-    # pyarrow's sort must give pandas' stable order, missing values last, ties as they came.
-    rng = np.random.default_rng(4)
-    n = 3000
-    df = pd.DataFrame({
-        "text": pd.array(rng.choice(["b", "a", "ab", "é", "Z", ""], n), dtype="string[pyarrow]"),
-        "count": pd.array(rng.integers(-3, 3, n), dtype="Int64"),
-        "day": pd.to_datetime("2014-01-01") + pd.to_timedelta(rng.integers(0, 5, n), "D"),
-        "key": pd.array([f"K{i:05d}" for i in rng.permutation(n)], dtype="str"),
-    })  # fmt: skip
-    for col in ("text", "count", "day"):
-        df.loc[rng.random(n) < 0.1, col] = None
-    for by in (["text", "count", "day"], ["day", "text"], ["count"], [*df.columns]):
-        expected = df.sort_values(by, kind="mergesort").index.to_numpy()
-        assert validation._sort_order(df, by).tolist() == expected.tolist()
-    assert validation._sort_order(df.assign(x=rng.random(n)), ["text", "x"]) is None  # floats

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pandas as pd
 
 from gf_eval.derive.rules import WINDOW_DAYS, days_since_previous, within_window
+from gf_eval.frames import sort_rows
 
 
 def marac_cases(cases: pd.DataFrame) -> pd.DataFrame:
     """The validated cases plus `month` (referral month), `gap_days` (days since the pair's
     previous referral) and `repeat` (the SafeLives 12-month rule on victim and perpetrator)."""
-    out = cases.sort_values(["referral_date", "case_id"], kind="mergesort").reset_index(drop=True)
+    out = sort_rows(cases, ["referral_date", "case_id"]).reset_index(drop=True)
     out["month"] = out["referral_date"].dt.to_period("M")
     out["gap_days"] = days_since_previous(out["referral_date"], out[["victim_key", "perpetrator_key"]])
     out["repeat"] = within_window(out["gap_days"])

@@ -25,10 +25,22 @@ RATES = {
 
 
 def _per_month(dates: pd.Series, months: pd.PeriodIndex, mask=None) -> np.ndarray:
+    """How many of `dates` (where `mask`) fall in each of `months`; missing dates in none."""
+    ordinals = months.asi8  # a month's number from 1970, as datetime64[M] counts them
+    aligned = not isinstance(mask, pd.Series) or mask.index.equals(dates.index)
+    plain = isinstance(dates.dtype, np.dtype) and dates.dtype.kind == "M"  # no time zone
+    if not (plain and aligned and (np.diff(ordinals) > 0).all()):
+        if mask is not None:
+            dates = dates[mask]
+        counts = dates.dt.to_period("M").value_counts()
+        return counts.reindex(months, fill_value=0).to_numpy(dtype=np.int64)
+    when = dates.to_numpy()
     if mask is not None:
-        dates = dates[mask]
-    counts = dates.dt.to_period("M").value_counts()
-    return counts.reindex(months, fill_value=0).to_numpy(dtype=np.int64)
+        when = when[np.asarray(mask, dtype=bool)]
+    month = when[~np.isnat(when)].astype("datetime64[M]").astype(np.int64)
+    at = np.searchsorted(ordinals, month).clip(0, max(len(ordinals) - 1, 0))
+    found = ordinals[at] == month if len(ordinals) else np.zeros(len(month), dtype=bool)
+    return np.bincount(at[found], minlength=len(ordinals)).astype(np.int64)
 
 
 def _open_at(start: pd.Series, end: pd.Series, days: pd.DatetimeIndex) -> np.ndarray:

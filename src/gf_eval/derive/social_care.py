@@ -14,6 +14,7 @@ import pandas as pd
 
 from gf_eval import codes
 from gf_eval.derive.rules import days_since_previous, within_window
+from gf_eval.frames import lookup, sort_rows
 
 STATUSES = ("dva", "not_dva", "pending", "not_collected")
 
@@ -28,9 +29,12 @@ def episodes(
     previous referral, `rereferral`, `dva_status` (see module docstring), the DVA factor flags
     `f3A`..`f3C`, `assessed` (has an authorised assessment) and `first_authorised` (the date
     its status became known)."""
-    out = referrals.sort_values(["referral_date", "referral_id"], kind="mergesort")
-    out = out.reset_index(drop=True)
-    out = out.merge(children[["child_id", "family_id"]], on="child_id", how="left")
+    out = sort_rows(referrals, ["referral_date", "referral_id"]).reset_index(drop=True)
+    family = lookup(out["child_id"], children, "child_id", "family_id")
+    if family is None:
+        out = out.merge(children[["child_id", "family_id"]], on="child_id", how="left")
+    else:
+        out["family_id"] = family
     out["month"] = out["referral_date"].dt.to_period("M")
     out["gap_days"] = days_since_previous(out["referral_date"], out["child_id"])
     out["rereferral"] = within_window(out["gap_days"])

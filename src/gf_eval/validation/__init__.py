@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_lib
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gf_eval.config import Calendar
 from gf_eval.extracts import EXTRACTS, KEY_NAMES
 from gf_eval.files import atomic_path, sha256, write_text
+from gf_eval.frames import sort_rows
 from gf_eval.validation.identifiers import find_identifiers
 from gf_eval.validation.quoting import NOT_SHOWN, describe_withheld, disclose, domain_of
 from gf_eval.validation.quoting import header_domain, judge
@@ -317,34 +317,13 @@ def to_interim(model, typed: pd.DataFrame) -> pd.DataFrame:
     schema = model.to_schema()
     keys = [c for c in schema.columns if c in KEY_NAMES]
     order = [c for c in schema.columns if c not in keys] + keys
-    out = typed[list(schema.columns)]
-    rows = _sort_order(out, order)
-    if rows is None:
-        out = out.sort_values(order, kind="mergesort").reset_index(drop=True)
-    else:
-        out = out.take(rows).reset_index(drop=True)
+    out = sort_rows(typed[list(schema.columns)], order).reset_index(drop=True)
     for col, column in schema.columns.items():
         if column.metadata and column.metadata.get("flag"):
             out[col] = out[col].map({"Y": True, "N": False}).astype("boolean")
         elif str(column.dtype).startswith("string") or str(column.dtype) == "str":
             out[col] = out[col].astype("string")
     return out
-
-
-def _sort_order(df: pd.DataFrame, by: list[str]) -> np.ndarray | None:
-    """The row positions of df.sort_values(by, kind="mergesort"), a stable sort with missing
-    values last, from pyarrow's stable sort of the columns (a fifth of the time); None when a
-    column is not text, whole numbers or dates, whose order pyarrow and pandas share."""
-    arrays = []
-    for col in by:
-        dtype = df[col].dtype
-        plain = isinstance(dtype, np.dtype) and dtype.kind in "Mi"
-        if not (plain or isinstance(dtype, (pd.StringDtype, pd.Int64Dtype))):
-            return None
-        arrays.append(pa_lib.array(df[col]))
-    table = pa_lib.table(arrays, names=[str(i) for i in range(len(by))])
-    keys = [(str(i), "ascending", "at_end") for i in range(len(by))]
-    return pc.sort_indices(table, sort_keys=keys).to_numpy()
 
 
 def _read_parent(path: str | Path, columns: list[str] | None) -> pd.DataFrame:
