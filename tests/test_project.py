@@ -100,9 +100,10 @@ def test_null_scenario_may_be_written_unquoted():
 # only the stages from the models on use the engine.
 # `layout` (the files each step writes) and `sites` (a multi-site run's sites) are read by the
 # Snakefile before any job, so they sit at the bottom with the config; `forkserver` runs the
-# commands, beside the command line.
+# commands, beside the command line; `frames` (pandas' table steps done by pyarrow) serves
+# the stages from validation on.
 STAGES = {"codes": 0, "extracts": 0, "config": 0, "files": 0, "disclosure": 0, "layout": 0,
-          "sites": 0, "parallel": 0, "synth": 1, "returns": 1, "validation": 2, "derive": 3, "stats": 4,
+          "sites": 0, "parallel": 0, "frames": 0, "synth": 1, "returns": 1, "validation": 2, "derive": 3, "stats": 4,
           "analysis": 4, "appendix": 5, "report": 6, "explore": 9, "preflight": 9, "cli": 9,
           "forkserver": 9, "__main__": 9}  # fmt: skip
 GENERIC = ("stats", "disclosure")
