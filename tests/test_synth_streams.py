@@ -10,7 +10,7 @@ import pytest
 from gf_eval import codes, synth
 from gf_eval.extracts import EXTRACTS
 from gf_eval.synth import social_care
-from gf_eval.synth.series import choose, choose_from_uniforms, uniforms_ahead
+from gf_eval.synth.series import choose, choose_from_uniforms, numbered, uniforms_ahead
 from gf_eval.synth.social_care import CHILDREN_PER_EVENT, OLD_FAMILY, OTHER_FACTORS
 from gf_eval.synth.social_care import OTHER_FACTORS_DVA, Pools
 
@@ -204,3 +204,11 @@ def test_written_extracts_are_to_csv_bytes(generated, raw_dir):
         df = generated[0][name]
         public = df[[c for c in df.columns if not c.startswith("_")]]
         assert (raw_dir / extract.filename).read_bytes() == _to_csv(public), name
+
+
+def test_numbered_is_the_f_string():
+    for numbers, width in (([0, 7, 12345, 9999999, 123456789], 7), ([], 5), ([-3, 4], 3)):
+        expected = [f"R{x:0{width}d}" for x in numbers]
+        got = numbered("R", np.array(numbers, dtype=np.int64), width)
+        assert got.tolist() == expected and got.dtype == object
+        assert all(type(x) is str for x in got)

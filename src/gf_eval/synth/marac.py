@@ -14,7 +14,7 @@ import pandas as pd
 
 from gf_eval.config import Calendar
 from gf_eval.returns.ages import AGE_BAND_LOWS, age_band, age_in_years
-from gf_eval.synth.series import Effect, Rate, choose, pseudo_keys, random_dates
+from gf_eval.synth.series import Effect, Rate, choose, numbered, pseudo_keys, random_dates
 
 CASES = Rate(base=27.0, trend=0.004, season_amplitude=0.08, peak_month=7, ar_rho=0.4, ar_sd=0.08)
 REPEAT_SHARE = Rate(base=0.27, trend=0.0, season_amplitude=0.03, peak_month=12, ar_rho=0.3, ar_sd=0.06)
@@ -100,7 +100,7 @@ def simulate_marac(
 
     df = pd.DataFrame(
         {
-            "case_id": [f"MC{i + 1:06d}" for i in range(n)],
+            "case_id": numbered("MC", np.arange(1, n + 1), 6),
             "victim_key": victim_keys[victim_of_case],
             "perpetrator_key": perp_keys[perp_of_pair[pair_of_case]],
             "referral_date": referral,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,17 @@ def random_dates(
 
 def pseudo_keys(prefix: str, n: int, rng: np.random.Generator, width: int = 7) -> np.ndarray:
     """`n` distinct random keys like 'V0382915': pseudonyms that carry no order or meaning."""
-    numbers = rng.choice(10**width, size=n, replace=False)
-    return np.array([f"{prefix}{x:0{width}d}" for x in numbers], dtype=object)
+    return numbered(prefix, rng.choice(10**width, size=n, replace=False), width)
+
+
+def numbered(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
+    """[f"{prefix}{x:0{width}d}" for x in numbers] as an object array, built by pyarrow (a
+    third of the time) for numbers that are not negative (whose sign zero-padding puts first)."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if numbers.size and numbers.min() < 0:
+        return np.array([f"{prefix}{x:0{width}d}" for x in numbers], dtype=object)
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers), pa.string()), width=width, padding="0")
+    return pc.binary_join_element_wise(prefix, digits, "").to_numpy(zero_copy_only=False)
 
 
 def choose(rng: np.random.Generator, table: dict[str, float], size: int) -> np.ndarray:

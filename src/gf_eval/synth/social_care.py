@@ -20,9 +20,10 @@ import pandas as pd
 
 from gf_eval import codes
 from gf_eval.config import Calendar
+from gf_eval.frames import sort_rows
 from gf_eval.returns.ages import age_in_years
 from gf_eval.synth.series import Effect, Rate, choose, choose_from_uniforms, pseudo_keys
-from gf_eval.synth.series import random_dates, uniforms_ahead
+from gf_eval.synth.series import numbered, random_dates, uniforms_ahead
 
 EVENTS = Rate(base=220.0, trend=0.002, season_amplitude=0.07, peak_month=11, ar_rho=0.5, ar_sd=0.07)
 SHARE_A = Rate(base=0.075, trend=0.0005, ar_rho=0.3, ar_sd=0.08)  # DVA re-referrals
@@ -323,7 +324,7 @@ def _episodes(ref: pd.DataFrame, cal: Calendar, rng) -> dict[str, pd.DataFrame]:
     la_date = a_done + pd.to_timedelta(rng.integers(0, 301, n), unit="D")
     looked_after &= la_date < closure
 
-    ref_ids = np.array([f"R{i + 1:07d}" for i in range(n)], dtype=object)
+    ref_ids = numbered("R", np.arange(1, n + 1), 7)
     authorised = a_done.where(a_done <= end)
     referrals = pd.DataFrame(
         {
@@ -355,8 +356,8 @@ def _episodes(ref: pd.DataFrame, cal: Calendar, rng) -> dict[str, pd.DataFrame]:
             "dva": dva,
         }
     )[again]
-    assessments = pd.concat([first, second]).sort_values(["start_date", "referral_id"])
-    assessments.insert(0, "assessment_id", [f"A{i + 1:07d}" for i in range(len(assessments))])
+    assessments = sort_rows(pd.concat([first, second]), ["start_date", "referral_id"])
+    assessments.insert(0, "assessment_id", numbered("A", np.arange(1, len(assessments) + 1), 7))
     # As in the census, factors exist only for assessments completed from April 2013.
     recorded = assessments["authorised_date"] >= pd.Timestamp(codes.FACTORS_COLLECTED_FROM)
     factors = _factors(assessments[recorded], rng)
@@ -368,7 +369,7 @@ def _episodes(ref: pd.DataFrame, cal: Calendar, rng) -> dict[str, pd.DataFrame]:
             "category": category,
         }
     )[has_plan & (p_start <= end)]
-    plans.insert(0, "plan_id", [f"P{i + 1:07d}" for i in range(len(plans))])
+    plans.insert(0, "plan_id", numbered("P", np.arange(1, len(plans) + 1), 7))
     la = pd.DataFrame({"_child": ref["child"], "became_looked_after": la_date})[
         looked_after & (la_date <= end)
     ].drop_duplicates()
