@@ -229,3 +229,21 @@ def test_the_terminal_output_says_what_each_job_does(workflow_project):
     assert "Validating data/raw/synthetic/cs_referrals.csv" in run.stderr
     assert "Fitting the targets' primary, sensitivity and placebo models" in run.stderr
     assert len(lines) < 300
+
+
+def test_only_snakemakes_leftover_timers_are_cancelled_at_the_end():
+    """The re-scheduling timer Snakemake's scheduler leaves running (the interpreter waits
+    for it at exit) is cancelled; a timer of anyone else's is left alone."""
+    import threading
+
+    from snakemake.utils import min_version  # a function of Snakemake's own modules
+
+    theirs = threading.Timer(60, min_version, args=("1.0",))
+    ours = threading.Timer(60, print)
+    theirs.start(), ours.start()
+    try:
+        assert preflight.cancel_scheduler_timers() == 1
+        theirs.join(5)
+        assert not theirs.is_alive() and ours.is_alive()
+    finally:
+        ours.cancel(), theirs.cancel()
