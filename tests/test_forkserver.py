@@ -137,3 +137,14 @@ def test_the_server_stops_when_its_owner_is_gone(tmp_path):
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_every_preload_entry_loads_in_a_fresh_process():
+    # A renamed module or function would leave every job to import it itself, silently.
+    code = ("import sys; from gf_eval import forkserver\n"
+            "for entry in forkserver.PRELOAD: forkserver.preload(entry)\n"
+            "assert 'jsonschema' in sys.modules\n"
+            "assert 'rfc3987_syntax' not in sys.modules\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    with pytest.raises(AttributeError):
+        forkserver.preload("gf_eval.config:no_such_function")

@@ -31,10 +31,13 @@ import time
 ENV = "GF_EVAL_FORKSERVER"
 # What the jobs import, in the order the workflow's first jobs need them (the generator, then
 # validation). The server answers jobs from the start and imports these between them, so no
-# job waits for the lot: a job forked before the end imports what it lacks itself.
+# job waits for the lot: a job forked before the end imports what it lacks itself. "module:f"
+# imports the module and calls f(): gf_eval.config imports jsonschema, which every job given
+# --settings validates its config with, only when asked (and its own way, see _jsonschema).
 PRELOAD = (
     "numpy", "pandas", "pyarrow.parquet", "gf_eval.synth", "pandera.pandas", "gf_eval.validation",
-    "gf_eval.derive", "gf_eval.derive.site", "scipy.stats", "scipy.optimize", "scipy.special",
+    "gf_eval.derive", "gf_eval.derive.site", "gf_eval.config:_jsonschema", "scipy.stats",
+    "scipy.optimize", "scipy.special",
     "statsmodels.genmod.generalized_linear_model", "statsmodels.regression.linear_model",
     "statsmodels.miscmodels.ordinal_model", "gf_eval.analysis.targets", "matplotlib",
     "gf_eval.appendix", "gf_eval.appendix.publish", "gf_eval.appendix.casework_tables",
@@ -137,11 +140,19 @@ def _remove(address: str) -> None:
             pass
 
 
+def preload(entry: str) -> None:
+    """Import a PRELOAD entry: "module", or "module:function" to call function() after."""
+    import importlib
+
+    name, _, function = entry.partition(":")
+    module = importlib.import_module(name)
+    if function:
+        getattr(module, function)()
+
+
 def serve(address: str, owner: int) -> None:
     """Listen at `address` and fork a handler for each job, importing PRELOAD between jobs,
     until `owner` (the starting process) is gone or the server is told to stop."""
-    import importlib
-
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     listener.listen(128)
@@ -166,7 +177,7 @@ def serve(address: str, owner: int) -> None:
             except (TimeoutError, BlockingIOError):
                 if pending:
                     try:
-                        importlib.import_module(pending.pop(0))
+                        preload(pending.pop(0))
                     except ImportError:  # the job that needs it will say what is missing
                         pass
                     gc.freeze()
