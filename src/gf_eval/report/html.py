@@ -449,7 +449,8 @@ def _value_intro(working: Path, config: dict) -> str:
             answer += (f" On these synthetic data the generator's true effects give a ratio "
                        f"of {h['true_bcr']:.2f}.")
         answer += "</p>"
-        unvalued = appraisal[appraisal["note"].astype("string").fillna("").str.startswith("not valued")]
+        notes = appraisal["note"].astype("string").fillna("")  # all empty: read as float
+        unvalued = appraisal[notes.str.startswith("not valued")]
         if len(unvalued):
             answer += ("<p>Not valued for want of a verified unit cost: "
                        + "; ".join(_esc(d) for d in unvalued["description"]) + ".</p>")
