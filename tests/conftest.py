@@ -78,13 +78,19 @@ def workdir(raw_dir, interim_dir, tmp_path) -> Path:
     return tmp_path
 
 
-def run_pipeline(settings: dict, config: dict, workdir: Path) -> dict:
+def run_pipeline(settings: dict, config: dict, workdir: Path, models: bool = True,
+                 power_simulations: int | None = None) -> dict:
     """Generate, validate, derive and model one synthetic authority through the package, as
-    the workflow does; returns the truth, the derived tables and the model results."""
+    the workflow does; returns the truth, the derived tables and the model results. Tests that
+    read no model leave them out (`models=False`), and tests that read no power table may run
+    fewer of its simulations (`power_simulations`, at least the config schema's 20): the
+    simulations are most of the models' time."""
     from gf_eval import derive
     from gf_eval.analysis import targets
 
     config = {**copy.deepcopy(config), "seed": settings["seed"], "synthetic": settings["synthetic"]}
+    if power_simulations is not None:
+        config["analysis"]["power"]["simulations"] = power_simulations
     tables, truth = synth.generate(settings)
     raw, interim = workdir / "raw", workdir / "interim"
     synth.write(tables, truth, raw)
@@ -96,14 +102,22 @@ def run_pipeline(settings: dict, config: dict, workdir: Path) -> dict:
     typed = {name: __import__("pandas").read_parquet(interim / f"{name}.parquet")
              for name in EXTRACTS}  # fmt: skip
     derived = derive.derive(typed, config)
-    return {"truth": truth, "derived": derived, "models": targets.run(derived["monthly_series"], config),
-            "config": config, "typed": typed}  # fmt: skip
+    return {"truth": truth, "derived": derived, "config": config, "typed": typed,
+            "models": targets.run(derived["monthly_series"], config) if models else None}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def pipeline(settings, config, tmp_path_factory) -> dict:
     """The default synthetic authority taken through to the models."""
     return run_pipeline(settings, config, tmp_path_factory.mktemp("pipeline"))
+
+
+@pytest.fixture(scope="session")
+def null_pipeline(settings, config, tmp_path_factory) -> dict:
+    """The default authority under the null scenario (no effect anywhere), to the models; its
+    power table from the schema's fewest simulations, which no test of it reads."""
+    return run_pipeline(with_synthetic(settings, scenario="null"), config,
+                        tmp_path_factory.mktemp("null_pipeline"), power_simulations=20)  # fmt: skip
 
 
 def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:

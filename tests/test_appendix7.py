@@ -13,7 +13,6 @@ import pytest
 from statsmodels.genmod import families
 from statsmodels.genmod.generalized_linear_model import GLM
 
-from conftest import run_pipeline, with_synthetic
 from gf_eval.analysis import casework as cw
 from gf_eval.appendix import casework_tables as ct
 from gf_eval.disclosure import check, determined, protect, suppression_mask
@@ -242,16 +241,10 @@ def test_batched_bootstrap_is_the_one_at_a_time_bootstrap(pipeline, book):
 # --- the null scenario -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def null_run(settings, config, tmp_path_factory):
-    return run_pipeline(with_synthetic(settings, scenario="null"), config,
-                        tmp_path_factory.mktemp("null7"))  # fmt: skip
-
-
-def test_no_change_is_rarely_significant_under_the_null(null_run):
-    truth = null_run["truth"]["casework"]
+def test_no_change_is_rarely_significant_under_the_null(null_pipeline):
+    truth = null_pipeline["truth"]["casework"]
     assert all(abs(truth[m]["mean_change_all_cases"]) < 0.1 for m in cw.MEASURES)
-    paired = cw.paired_outcomes(null_run["typed"]["casework"])
+    paired = cw.paired_outcomes(null_pipeline["typed"]["casework"])
     # Four tests at 5%: two or more false positives has probability about 1.4%.
     assert (paired["t_p"] < 0.05).sum() <= 1, paired["t_p"].to_dict()
     assert (paired["wilcoxon_p"] < 0.05).sum() <= 1, paired["wilcoxon_p"].to_dict()

@@ -13,7 +13,6 @@ from matplotlib.text import Text
 from scipy import stats
 
 import gf_eval.synth.survey as synth_survey
-from conftest import run_pipeline, with_synthetic
 from gf_eval.analysis import survey as sv
 from gf_eval.appendix import survey_tables
 from gf_eval.appendix.build import TOTAL
@@ -230,17 +229,11 @@ def test_scale_shifts_point_the_true_way(pipeline):
 # --- (c) null scenario --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def null_run(settings, config, tmp_path_factory):
-    return run_pipeline(with_synthetic(settings, scenario="null"), config,
-                        tmp_path_factory.mktemp("null_survey"))  # fmt: skip
-
-
-def test_null_scenario_finds_at_most_one_item_after_adjustment(null_run):
-    truth = null_run["truth"]["survey"]["items"]
+def test_null_scenario_finds_at_most_one_item_after_adjustment(null_pipeline):
+    truth = null_pipeline["truth"]["survey"]["items"]
     assert all(t["log_odds_ratio_conditional"] == 0 for t in truth.values())
-    res = sv.item_tests(null_run["typed"]["survey"],
-                        null_run["config"]["analysis"]["survey_adjustment"])  # fmt: skip
+    res = sv.item_tests(null_pipeline["typed"]["survey"],
+                        null_pipeline["config"]["analysis"]["survey_adjustment"])  # fmt: skip
     assert (res["mw_p_adjusted"] < 0.05).sum() <= 1, res[["mw_p", "mw_p_adjusted"]]
     assert (res["significant"] == (res["mw_p_adjusted"] < 0.05)).all()
     assert (res["logit_p_adjusted"] < 0.05).sum() <= 1, res[["logit_p", "logit_p_adjusted"]]

@@ -319,9 +319,8 @@ def test_command_refuses_bad_input_in_one_line(capsys, args):
 
 @pytest.fixture(scope="module")
 def target_table(pipeline):
-    from gf_eval.analysis.power import target_power
-
-    return target_power(pipeline["derived"]["monthly_series"], pipeline["config"], simulations=200)
+    """The pipeline's own power table (the config's 500 simulations)."""
+    return pipeline["models"]["power"]
 
 
 def test_target_power_on_the_synthetic_authority(target_table, pipeline):
@@ -359,7 +358,7 @@ def test_target_power_grows_with_the_authority(target_table, settings, config, t
 
     from gf_eval.analysis.power import target_power
 
-    small = run_pipeline(with_synthetic(settings, scale=0.3), config, tmp_path)
+    small = run_pipeline(with_synthetic(settings, scale=0.3), config, tmp_path, models=False)
     s = target_power(small["derived"]["monthly_series"], small["config"], simulations=200)
     s, t = s.set_index("target"), target_table.set_index("target")
     assert (s["mean_count"] < t["mean_count"]).all()

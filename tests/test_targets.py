@@ -70,6 +70,8 @@ def test_counting_pending_episodes_either_way_brackets_the_primary(pipeline):
 
 
 SEEDS = (11, 22, 33, 44, 55)
+# The seeded runs' tests read the fits, not the power table: its simulations kept to the fewest.
+FEW = 20
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,8 @@ def seed_runs(settings, config, tmp_path_factory):
     runs = {}
     for seed in SEEDS:
         s = {**settings, "seed": seed}
-        runs[seed] = run_pipeline(s, config, tmp_path_factory.mktemp(f"seed{seed}"))
+        runs[seed] = run_pipeline(s, config, tmp_path_factory.mktemp(f"seed{seed}"),
+                                  power_simulations=FEW)  # fmt: skip
     return runs
 
 
@@ -100,11 +103,11 @@ def test_most_seeds_cover_the_truth_and_the_estimates_are_unbiased(seed_runs):
 
 
 @pytest.fixture(scope="module")
-def null_runs(settings, config, tmp_path_factory):
-    return [
+def null_runs(settings, config, null_pipeline, tmp_path_factory):
+    return [null_pipeline] + [  # the config's seed, and two more
         run_pipeline(with_synthetic({**settings, "seed": seed}, scenario="null"), config,
-                     tmp_path_factory.mktemp(f"null{seed}"))  # fmt: skip
-        for seed in (settings["seed"], 101, 202)
+                     tmp_path_factory.mktemp(f"null{seed}"), power_simulations=FEW)  # fmt: skip
+        for seed in (101, 202)
     ]
 
 
@@ -175,6 +178,7 @@ def test_both_estimands_are_reported_and_the_config_names_the_verdicts_one(pipel
                                          row["ci_low"], row["ci_high"])  # fmt: skip
     config = copy.deepcopy(pipeline["config"])
     config["analysis"]["estimand"] = "average"
+    config["analysis"]["power"]["simulations"] = FEW  # the verdicts read no power
     again = targets.run(pipeline["derived"]["monthly_series"], config)["estimates"]
     again = again[again["primary"]].set_index("target")
     assert (again["estimand"] == "average").all()
@@ -239,7 +243,8 @@ def noisy_runs(settings, config, tmp_path_factory):
     runs = {}
     for seed in SEEDS:
         s = with_synthetic({**settings, "seed": seed}, target_noise=NOISY)
-        runs[seed] = run_pipeline(s, config, tmp_path_factory.mktemp(f"noisy{seed}"))
+        runs[seed] = run_pipeline(s, config, tmp_path_factory.mktemp(f"noisy{seed}"),
+                                  power_simulations=FEW)  # fmt: skip
     return runs
 
 

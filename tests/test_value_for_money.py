@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import ROOT, run_pipeline, with_synthetic
+from conftest import ROOT
 from gf_eval.analysis import value_for_money as vfm
 from gf_eval.config import Calendar
 from gf_eval.stats.economics import Appraisal, break_even, discount_factors, uprate
@@ -171,20 +171,14 @@ def test_unverified_costs_are_not_used_and_leave_a_package_unvalued(pipeline, tm
     assert again["appraisal"].set_index("package").loc["services", "headline"].any()
 
 
-@pytest.fixture(scope="module")
-def null_run(settings, config, tmp_path_factory):
-    return run_pipeline(with_synthetic(settings, scenario="null"), config,
-                        tmp_path_factory.mktemp("vfm_null"))  # fmt: skip
-
-
 @pytest.mark.slow
 def test_null_scenario_the_chance_of_paying_for_itself_is_what_the_noise_alone_gives(
-        null_run, tmp_path):  # fmt: skip
+        null_pipeline, tmp_path):  # fmt: skip
     """With no effect, the benefit is noise around zero: the share of draws in which the
     ratio exceeds 1 is the chance that the noise alone exceeds the cost, 1 - Phi((cost -
     estimate) / sd), and well below a half; the true ratio is 0 and the interval holds it; no
     verdict says that the programme paid for itself."""
-    out = _appraise(null_run, tmp_path)
+    out = _appraise(null_pipeline, tmp_path)
     for _, row in out["appraisal"].dropna(subset=["bcr"]).iterrows():
         assert row["true_bcr"] == 0
         assert row["bcr_low"] <= 0 <= row["bcr_high"]
