@@ -169,6 +169,8 @@ def test_no_identifier_or_key_reaches_any_file_the_run_writes(both_routes):
     values = _identifiers(returns)
     assert len(values) > 500
     pattern = _any_of(values)
+    census = next((returns / "cin_census").glob("*.xml")).read_text()
+    assert pattern.search(census), "the scan finds the identifiers the census return holds"
     # Every file the run wrote but the raw returns and their key, which stand for what the
     # authority holds: Snakemake's own logs and metadata included.
     scanned = 0
