@@ -118,9 +118,13 @@ def numbered(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
 
 def choose(rng: np.random.Generator, table: dict[str, float], size: int) -> np.ndarray:
     """Draw `size` codes from a {code: probability} table (probabilities renormalised)."""
-    codes = np.array(list(table), dtype=object)
+    return np.array(list(table), dtype=object)[choose_index(rng, table, size)]
+
+
+def choose_index(rng: np.random.Generator, table: dict[str, float], size: int) -> np.ndarray:
+    """The positions in `table` of the codes `choose` draws (the same draws of `rng`)."""
     p = np.array(list(table.values()), dtype=float)
-    return codes[rng.choice(len(codes), size=size, p=p / p.sum())]
+    return rng.choice(len(p), size=size, p=p / p.sum())
 
 
 def choose_from_uniforms(table: dict[str, float], u: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from gf_eval import codes
 from gf_eval.config import Calendar
-from gf_eval.synth.series import choose, pseudo_keys
+from gf_eval.synth.series import choose, choose_index, pseudo_keys
 
 RESPONDENTS = {"baseline": 160, "follow_up": 140}
 FIELDWORK = {"baseline": ("2015-06-01", "2015-07-31"), "follow_up": ("2016-10-01", "2016-11-30")}
@@ -54,7 +54,8 @@ def simulate_survey(
                 "role": choose(rng, ROLES, n),
             }
         )
-        items = _responses(wave_df, wave, shifts, agency_effect, item_shift, rng)
+        agency = wave_df["agency"].map(agency_effect).to_numpy(dtype=float)
+        items = _responses(agency, wave, shifts, item_shift, rng)
         for item, values in items.items():
             values = values.astype(float)
             values[rng.random(n) < MISSING_ITEM] = np.nan
@@ -69,10 +70,10 @@ def simulate_survey(
     return df, truth
 
 
-def _responses(df, wave, shifts, agency_effect, item_shift, rng) -> dict[str, np.ndarray]:
-    n = len(df)
+def _responses(agency: np.ndarray, wave, shifts, item_shift, rng) -> dict[str, np.ndarray]:
+    """Each item's answers (1 to 5) for respondents whose agencies' effects are `agency`."""
+    n = len(agency)
     follow = 1.0 if wave == "follow_up" else 0.0
-    agency = df["agency"].map(agency_effect).to_numpy(dtype=float)
     person = {scale: rng.normal(0, PERSON_SD, n) for scale in shifts}
     out = {}
     for item, (scale, _text) in codes.SURVEY_ITEMS.items():
@@ -87,8 +88,11 @@ def _truth(shifts, agency_effect, item_shift, rng) -> dict:
     and rank-biserial correlation (follow-up against baseline) by Monte Carlo."""
     sims = {}
     for wave in RESPONDENTS:
-        df = pd.DataFrame({"agency": choose(rng, AGENCIES, TRUTH_DRAWS)})
-        sims[wave] = _responses(df, wave, shifts, agency_effect, item_shift, rng)
+        # The agencies as positions, not names: the same draws, without mapping 200,000
+        # strings to their effects (a fifth of a site's generation).
+        effect = np.array([agency_effect[a] for a in AGENCIES])
+        agency = effect[choose_index(rng, AGENCIES, TRUTH_DRAWS)]
+        sims[wave] = _responses(agency, wave, shifts, item_shift, rng)
     items = {}
     for item, (scale, _text) in codes.SURVEY_ITEMS.items():
         base, follow = sims["baseline"][item], sims["follow_up"][item]
