@@ -491,7 +491,12 @@ class ITS:
         if se == "newey" and lags is not None:
             self._check_lags(lags)
         base = self._fit_statsmodels(m, "model", None)
-        diagnostics = self._diagnostics(base, m, max_lag)
+        # The residual diagnostics are 40% of a fit's time and a placebo or permutation fit
+        # reads only its estimates: computed when first read, unless Newey-West needs the lag.
+        diagnostics: Diagnostics | Callable[[], Diagnostics] = (
+            lambda: self._diagnostics(base, m, max_lag))  # fmt: skip
+        if se == "newey" and lags is None:
+            diagnostics = diagnostics()
         rho = error_model = None
         if se == "model":
             result = base
@@ -766,9 +771,9 @@ class ITSResults:
     notes: tuple[str, ...] = ()
 
     def __init__(self, model: ITS, result, se: str, lags: int | None, alpha: float,
-                 diagnostics: Diagnostics, rho: float | None):  # fmt: skip
+                 diagnostics: Diagnostics | Callable[[], Diagnostics], rho: float | None):  # fmt: skip
         self.model, self.result, self.se, self.lags, self.alpha = model, result, se, lags, alpha
-        self.diagnostics, self.rho = diagnostics, rho
+        self._diagnostics, self.rho = diagnostics, rho
         names = list(model.exog.columns)
         params = np.asarray(result.params)[: len(names)]
         cov = np.asarray(result.cov_params())[: len(names), : len(names)]
@@ -793,6 +798,13 @@ class ITSResults:
             {c: self.lincom({c: 1.0}) for c in names if c not in self._segment_names()}
         )
         self.pvalues = pd.Series({c: self.lincom({c: 1.0}).p for c in names})
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        """The residual diagnostics of the model-based fit (computed when first read)."""
+        if not isinstance(self._diagnostics, Diagnostics):
+            self._diagnostics = self._diagnostics()
+        return self._diagnostics
 
     # --- inference helpers --------------------------------------------------------------------
 
