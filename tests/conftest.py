@@ -102,8 +102,8 @@ def run_pipeline(settings: dict, config: dict, workdir: Path, models: bool = Tru
     typed = {name: __import__("pandas").read_parquet(interim / f"{name}.parquet")
              for name in EXTRACTS}  # fmt: skip
     derived = derive.derive(typed, config)
-    return {"truth": truth, "derived": derived, "config": config, "typed": typed,
-            "models": targets.run(derived["monthly_series"], config) if models else None}  # fmt: skip
+    fits = targets.run(derived["monthly_series"], config) if models else None
+    return {"truth": truth, "derived": derived, "config": config, "typed": typed, "models": fits}
 
 
 @pytest.fixture(scope="session")

@@ -771,7 +771,8 @@ class ITSResults:
     notes: tuple[str, ...] = ()
 
     def __init__(self, model: ITS, result, se: str, lags: int | None, alpha: float,
-                 diagnostics: Diagnostics | Callable[[], Diagnostics], rho: float | None):  # fmt: skip
+                 diagnostics: Diagnostics | Callable[[], Diagnostics],
+                 rho: float | None):  # fmt: skip
         self.model, self.result, self.se, self.lags, self.alpha = model, result, se, lags, alpha
         self._diagnostics, self.rho = diagnostics, rho
         names = list(model.exog.columns)
