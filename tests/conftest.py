@@ -17,6 +17,8 @@ from gf_eval.config import Calendar, load_config, synth_settings
 from gf_eval.extracts import EXTRACTS
 
 ROOT = Path(__file__).resolve().parents[1]
+# The config schema's fewest power simulations: for pipelines whose tests read no power table.
+FEWEST_POWER_SIMULATIONS = 20
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +119,8 @@ def null_pipeline(settings, config, tmp_path_factory) -> dict:
     """The default authority under the null scenario (no effect anywhere), to the models; its
     power table from the schema's fewest simulations, which no test of it reads."""
     return run_pipeline(with_synthetic(settings, scenario="null"), config,
-                        tmp_path_factory.mktemp("null_pipeline"), power_simulations=20)  # fmt: skip
+                        tmp_path_factory.mktemp("null_pipeline"),
+                        power_simulations=FEWEST_POWER_SIMULATIONS)  # fmt: skip
 
 
 def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:

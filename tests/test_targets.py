@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import FEWEST_POWER_SIMULATIONS as FEW
 from conftest import run_pipeline, with_synthetic
 from gf_eval.analysis import targets
 from gf_eval.stats.verdict import MET
@@ -69,9 +70,7 @@ def test_counting_pending_episodes_either_way_brackets_the_primary(pipeline):
                 < est.loc[(target, high), "relative_change"])  # fmt: skip
 
 
-SEEDS = (11, 22, 33, 44, 55)
-# The seeded runs' tests read the fits, not the power table: its simulations kept to the fewest.
-FEW = 20
+SEEDS = (11, 22, 33, 44, 55)  # their tests read the fits, not the power table: FEW simulations
 
 
 @pytest.fixture(scope="module")

@@ -87,10 +87,10 @@ def _truth(shifts, agency_effect, item_shift, rng) -> dict:
     """Per item: the configured conditional log odds ratio, and the marginal mean difference
     and rank-biserial correlation (follow-up against baseline) by Monte Carlo."""
     sims = {}
+    # The agencies as positions, not names: the same draws, without mapping 200,000 strings
+    # to their effects (a fifth of a site's generation).
+    effect = np.array([agency_effect[a] for a in AGENCIES])
     for wave in RESPONDENTS:
-        # The agencies as positions, not names: the same draws, without mapping 200,000
-        # strings to their effects (a fifth of a site's generation).
-        effect = np.array([agency_effect[a] for a in AGENCIES])
         agency = effect[choose_index(rng, AGENCIES, TRUTH_DRAWS)]
         sims[wave] = _responses(agency, wave, shifts, item_shift, rng)
     items = {}
