@@ -101,6 +101,39 @@ def test_without_a_server_gf_eval_runs_on_its_own(tmp_path):
     assert out.returncode == 2 and "invalid choice" in out.stderr
 
 
+def test_the_client_imports_only_the_lightest_modules(tmp_path):
+    # Every job of a workflow run starts a client: what it imports is paid once a job.
+    code = ("import sys; before = set(sys.modules); import gf_eval.command; "
+            "from gf_eval import forkserver; "
+            f"assert forkserver.run_remote(['--help'], {str(tmp_path / 'none')!r}) is None; "
+            "print(' '.join(sorted(set(sys.modules) - before)))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    imported = set(out.stdout.split())
+    assert {"gf_eval.command", "gf_eval.forkserver"} <= imported
+    assert imported <= {"gf_eval", "gf_eval.command", "gf_eval.forkserver", "__future__",
+                        "_socket", "marshal", "struct", "_struct"}, imported  # fmt: skip
+
+
+def test_a_malformed_request_is_dropped_and_the_server_goes_on(server, tmp_path, monkeypatch,
+                                                               capfd):  # fmt: skip
+    import socket
+    import struct
+
+    _, address = server
+    for body in (b"not marshal data", __import__("marshal").dumps(["argv", "cwd", "env"])):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(address)
+            socket.send_fds(conn, [struct.pack("!I", len(body)) + body], [0, 1, 2])
+            conn.settimeout(10)
+            assert conn.recv(16) == b""  # closed without starting a job
+    monkeypatch.chdir(tmp_path)
+    for name, value in ONE_THREAD.items():
+        monkeypatch.setenv(name, value)
+    code = forkserver.run_remote(["validate", "--help"], address)
+    assert code == 0 and "usage: gf-eval validate" in capfd.readouterr().out
+
+
 def test_a_cancelled_job_is_stopped(server, settings, tmp_path):
     proc, address = server
     env = {**os.environ, **ONE_THREAD, forkserver.ENV: address}

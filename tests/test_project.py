@@ -105,7 +105,7 @@ def test_null_scenario_may_be_written_unquoted():
 STAGES = {"codes": 0, "extracts": 0, "config": 0, "files": 0, "disclosure": 0, "layout": 0,
           "sites": 0, "parallel": 0, "frames": 0, "synth": 1, "returns": 1, "validation": 2, "derive": 3, "stats": 4,
           "analysis": 4, "appendix": 5, "report": 6, "explore": 9, "preflight": 9, "cli": 9,
-          "forkserver": 9, "__main__": 9}  # fmt: skip
+          "forkserver": 9, "command": 9, "__main__": 9}  # fmt: skip
 GENERIC = ("stats", "disclosure")
 
 

@@ -1,5 +1,5 @@
 import sys
 
-from gf_eval.cli import main
+from gf_eval.command import main
 
 sys.exit(main())

@@ -9,8 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-from gf_eval import forkserver
-
 log = logging.getLogger("gf_eval")
 
 
@@ -737,18 +735,17 @@ def _config_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`gf-eval ARGV` in this process; without ARGV, the command line as `gf-eval` runs it
+    (`gf_eval.command`: through a workflow run's fork server when one answers)."""
     if argv is None:
-        # Commands parallelise by processes (`gf_eval.parallel`): BLAS threads on top of them
-        # oversubscribe the cores (a by-hand `gf-eval models` took 4x as long). One thread,
-        # as a Snakemake job of one thread gets, unless the caller says otherwise.
-        for name in forkserver.THREADS_ENV:
-            os.environ.setdefault(name, "1")
-    if argv is None and os.environ.get(forkserver.ENV):
-        # Inside a workflow run: a process forked from the run's preloaded server does the
-        # work (`gf_eval.forkserver`); without an answer, this process does.
-        code = forkserver.run_remote(sys.argv[1:], os.environ[forkserver.ENV])
-        if code is not None:
-            return code
+        from gf_eval.command import main as command
+
+        return command()
+    return run(argv)
+
+
+def run(argv: list[str]) -> int:
+    """Parse ARGV and run the subcommand here, with its log."""
     args = build_parser().parse_args(argv)
     _setup_logging(getattr(args, "log", None))
     try:

@@ -17,16 +17,12 @@ server exits when the process that started it is gone. POSIX only (fork, Unix so
 
 from __future__ import annotations
 
-import gc
-import json
+# Only these at the top: every job of a run starts a `gf-eval` client (`gf_eval.command`) that
+# imports this module to hand its job over, and json, socket and tempfile would double the
+# client's start (they import re, enum and random). The server imports the rest itself.
 import os
-import select
-import signal
-import socket
 import struct
 import sys
-import tempfile
-import time
 
 ENV = "GF_EVAL_FORKSERVER"
 # What the jobs import, in the order the workflow's first jobs need them (the generator, then
@@ -66,27 +62,38 @@ def run_remote(argv: list[str], address: str) -> int | None:
     """Run `gf-eval ARGV` in the server at `address` with this process's working folder,
     environment and standard streams; return its exit status, or None if no server answers
     (the caller then runs the command itself)."""
+    import _socket  # the socket module's C core: the module itself imports enum and more
+    import marshal  # the request is plain strings, and both ends run the same Python
+
     try:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(address)
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     except OSError:
         return None
-    with conn:
-        request = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    try:
         try:
-            socket.send_fds(conn, [_HEADER.pack(len(request)) + request], [0, 1, 2])
+            conn.connect(address)
+        except OSError:
+            return None
+        request = marshal.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ)})
+        message = _HEADER.pack(len(request)) + request
+        try:  # the three standard streams go with the first part, as socket.send_fds sends them
+            sent = conn.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                            struct.pack("3i", 0, 1, 2))])  # fmt: skip
+            conn.sendall(message[sent:])
         except OSError:
             return None
         if _recv_exactly(conn, len(_STARTED)) != _STARTED:
             return None  # the server stopped before starting the job: run it here
         reply = _recv_exactly(conn, _HEADER.size)
+    finally:
+        conn.close()
     if reply is None:  # the server went away mid-job
         print("gf-eval: the fork server stopped before the command finished", file=sys.stderr)
         return 1
     return _HEADER.unpack(reply)[0]
 
 
-def _recv_exactly(conn: socket.socket, n: int) -> bytes | None:
+def _recv_exactly(conn, n: int) -> bytes | None:
     data = b""
     while len(data) < n:
         try:
@@ -106,6 +113,8 @@ def start(python: str = sys.executable) -> tuple[object, str]:
     """Start a server for this process (it exits when this process does); return the process
     and its address. The address is a socket in a new private temporary folder."""
     import subprocess
+    import tempfile
+    import time
 
     folder = tempfile.mkdtemp(prefix="gf-eval-")
     address = os.path.join(folder, "socket")
@@ -153,6 +162,10 @@ def preload(entry: str) -> None:
 def serve(address: str, owner: int) -> None:
     """Listen at `address` and fork a handler for each job, importing PRELOAD between jobs,
     until `owner` (the starting process) is gone or the server is told to stop."""
+    import gc
+    import signal
+    import socket
+
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)
     listener.listen(128)
@@ -204,9 +217,14 @@ def serve(address: str, owner: int) -> None:
         print(f"gf-eval fork server: ran {ran} job{'' if ran == 1 else 's'}", file=sys.stderr)
 
 
-def _handle(conn: socket.socket, started: int) -> None:
+def _handle(conn, started: int) -> None:
     """One job: read it, fork the process that runs it (a byte to `started` says so), send
     back its exit status. If the client goes away first, kill the job."""
+    import marshal
+    import select
+    import signal
+    import socket
+
     conn.settimeout(None)
     try:
         head, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 3)
@@ -215,8 +233,11 @@ def _handle(conn: socket.socket, started: int) -> None:
         size = _HEADER.unpack(head[:_HEADER.size])[0]
         body = head[_HEADER.size:]
         rest = _recv_exactly(conn, size - len(body)) if size > len(body) else b""
-        request = json.loads(body + (rest or b""))
-    except (OSError, ValueError):
+        request = marshal.loads(body + (rest or b""))
+        argv, cwd, env = request["argv"], request["cwd"], request["env"]
+        if not (isinstance(argv, list) and isinstance(cwd, str) and isinstance(env, dict)):
+            return
+    except (OSError, ValueError, EOFError, TypeError, KeyError):
         return
     if any(request["env"].get(k) != os.environ.get(k) for k in IMPORT_TIME_ENV):
         return  # the libraries were set up otherwise: the client runs the job itself
