@@ -169,6 +169,29 @@ def test_mde_is_where_power_reaches_the_target():
     assert "minimum detectable effect" in mde.summary()
 
 
+def test_mde_search_stops_within_a_quarter_of_its_monte_carlo_error():
+    """The search locates the MDE to within the wider of tol and a quarter of its Monte Carlo
+    SE: the crossing lies between the largest effect short of the target and the MDE, and a
+    search to tol alone lands within that width of it, with more effects to simulate."""
+    design = P.Design.from_volumes(5, 36, 12, trend=0.0, season_amplitude=0.05, rho=0.3,
+                                   noise_sd=0.15)  # fmt: skip
+    kw = dict(seed=11, simulations=300)
+    fast = P.minimum_detectable_effect(design, 0.8, **kw)
+    fine = P.minimum_detectable_effect(design, 0.8, mc_share=0, **kw)
+    hi = -math.log1p(fast.mde)
+    se_log = fast.mc_se / math.exp(-hi)
+    width = max(0.002, 0.25 * se_log)
+    assert width > 0.01  # a small authority: the Monte Carlo error allows a coarse search
+    short = fast.curve[(fast.curve["power"] < 0.8) & (fast.curve["effect"] > fast.mde)]
+    lo = -math.log1p(short["effect"].min())
+    assert 0 < hi - lo <= width + 1e-9
+    assert abs(hi + math.log1p(fine.mde)) <= width + 0.002
+    assert len(fast.curve) < len(fine.curve)
+    assert fine.power_at_mde >= 0.8 and fast.power_at_mde >= 0.8
+    with pytest.raises(P.ITSInputError, match="mc_share"):
+        P.minimum_detectable_effect(design, 0.8, mc_share=2, **kw)
+
+
 def test_seeded_and_deterministic():
     design = P.Design.from_volumes(20, 30, 12, rho=0.2, noise_sd=0.1, dispersion=1.5)
     a = P.power(design, -0.3, seed=123, simulations=100)
