@@ -26,8 +26,11 @@ import sys
 
 ENV = "GF_EVAL_FORKSERVER"
 # What the jobs import, in the order the workflow's first jobs need them (the generator, then
-# validation). The server answers jobs from the start and imports these between them, so no
-# job waits for the lot: a job forked before the end imports what it lacks itself. "module:f"
+# validation). The server imports the first FIRST of them before it answers a job: every job
+# needs them, and the run's first job, forked without them, imported them again beside the
+# server (0.6 s of CPU while the generator's two halves wanted both cores). It then answers
+# jobs and imports the rest between them, so no job waits for the lot: a job forked before
+# the end imports what it lacks itself. "module:f"
 # imports the module and calls f(): gf_eval.config imports jsonschema, which every job given
 # --settings validates its config with, only when asked (and its own way, see _jsonschema).
 PRELOAD = (
@@ -43,6 +46,7 @@ PRELOAD = (
     "gf_eval.analysis.multisite", "gf_eval.appendix.multisite_figures", "gf_eval.report.html",
     "gf_eval.report.provenance",
 )  # fmt: skip
+FIRST = 4
 # Settings read when a library is imported, not when it is used: a job whose environment sets
 # them otherwise than the server's runs on its own. Snakemake gives each job of a one-thread
 # rule 1 for the thread counts (every rule here has one thread), and the server is started
@@ -159,6 +163,16 @@ def preload(entry: str) -> None:
         getattr(module, function)()
 
 
+def _preload_quietly(entry: str) -> None:
+    import gc
+
+    try:
+        preload(entry)
+    except ImportError:  # the job that needs it will say what is missing
+        pass
+    gc.freeze()
+
+
 def serve(address: str, owner: int) -> None:
     """Listen at `address` and fork a handler for each job, importing PRELOAD between jobs,
     until `owner` (the starting process) is gone or the server is told to stop."""
@@ -171,7 +185,9 @@ def serve(address: str, owner: int) -> None:
     listener.listen(128)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # handlers are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    pending = list(PRELOAD)
+    for entry in PRELOAD[:FIRST]:  # clients that connect meanwhile wait
+        _preload_quietly(entry)
+    pending = list(PRELOAD[FIRST:])
     # What the server holds goes to the collector's permanent generation, now and after each
     # import: a job's first full collection would otherwise walk every object of every module
     # imported, writing to their pages (which the fork then copies), 0.1-0.2 s of each job.
@@ -189,11 +205,7 @@ def serve(address: str, owner: int) -> None:
                 conn, _ = listener.accept()
             except (TimeoutError, BlockingIOError):
                 if pending:
-                    try:
-                        preload(pending.pop(0))
-                    except ImportError:  # the job that needs it will say what is missing
-                        pass
-                    gc.freeze()
+                    _preload_quietly(pending.pop(0))
                 continue
             if os.fork() == 0:  # never back into this loop, whatever happens
                 try:
