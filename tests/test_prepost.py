@@ -493,6 +493,33 @@ def test_ordinal_logit_binary_outcome_with_covariate_matches_logistic_regression
     assert res.se == pytest.approx(logit.bse["group"], abs=1e-4)
 
 
+def test_ordinal_logit_score_is_the_gradient_of_its_likelihood(survey):
+    """The analytic score against statsmodels' numerical gradient of the same log-likelihood
+    at points away from the optimum, and the fit with it against statsmodels' own
+    OrderedModel fitted with numerical gradients."""
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+    from statsmodels.tools.numdiff import approx_fprime
+
+    from gf_eval.stats.prepost import _LogitOrderedModel
+
+    data = survey.dropna()
+    exog = pd.get_dummies(data[["group", "site"]], columns=["site"], drop_first=True, dtype=float)
+    y = pd.Series(pd.Categorical(data["score"], ordered=True), index=data.index)
+    model = _LogitOrderedModel(y, exog, distr="logit")
+    statsmodels = OrderedModel(y, exog, distr="logit")
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        params = model.start_params + rng.normal(0, 0.5, model.start_params.size)
+        numeric = approx_fprime(params, statsmodels.loglike, centered=True)
+        np.testing.assert_allclose(model.score(params), numeric, rtol=1e-6, atol=1e-6)
+    fit = model.fit(method="bfgs", maxiter=2000, disp=False, gtol=1e-8)
+    plain = statsmodels.fit(method="bfgs", maxiter=2000, disp=False, gtol=1e-8)
+    np.testing.assert_allclose(fit.params, plain.params, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(fit.bse, plain.bse, rtol=1e-5)
+    res = ordinal_logit(data, "score", "group", covariates=["site"])
+    assert res.estimate == pytest.approx(plain.params["group"], abs=1e-7)
+
+
 def test_ordinal_logit_order_follows_ordered_categorical(survey):
     labels = np.array(["poor", "fair", "good", "excellent"])
     data = survey.dropna().copy()
