@@ -192,6 +192,28 @@ def test_mde_search_stops_within_a_quarter_of_its_monte_carlo_error():
         P.minimum_detectable_effect(design, 0.8, mc_share=2, **kw)
 
 
+def test_mde_search_starts_from_a_power_result_on_the_same_draws():
+    design = P.Design.from_volumes(5, 36, 12, trend=0.0, season_amplitude=0.05, rho=0.3,
+                                   noise_sd=0.15)  # fmt: skip
+    kw = dict(seed=11, simulations=300)
+    planned = P.power(design, -0.4, **kw)
+    own = P.minimum_detectable_effect(design, 0.8, **kw)
+    from_plan = P.minimum_detectable_effect(design, 0.8, probe=planned, **kw)
+    # The planned change is a point of the search's curve, with the power it had.
+    row = from_plan.curve[np.isclose(from_plan.curve["effect"], -0.4)]
+    assert len(row) == 1 and row["power"].iloc[0] == planned.power
+    assert not np.isclose(own.curve["effect"], -0.4).any()
+    # Another start, the same crossing to within the search's width.
+    width = max(0.002, *(0.25 * m.mc_se / (1 + m.mde) for m in (own, from_plan)))
+    assert abs(math.log1p(own.mde) - math.log1p(from_plan.mde)) <= width + 1e-9
+    for other in (P.power(design, -0.4, seed=12, simulations=300),
+                  P.power(design, -0.4, seed=11, simulations=200),
+                  P.power(design.replace(rho=0.1), -0.4, **kw),
+                  P.power(design, 0.4, **kw)):  # fmt: skip
+        with pytest.raises(P.ITSInputError, match="same draws"):
+            P.minimum_detectable_effect(design, 0.8, probe=other, **kw)
+
+
 def test_seeded_and_deterministic():
     design = P.Design.from_volumes(20, 30, 12, rho=0.2, noise_sd=0.1, dispersion=1.5)
     a = P.power(design, -0.3, seed=123, simulations=100)

@@ -58,7 +58,8 @@ def target_row(series: pd.DataFrame, target: str, config: dict, simulations: int
     kw = dict(seed=seed, simulations=simulations, shape=effect_shape, family=primary.family,
               se=primary.se, lags=primary.lags, harmonics=primary.harmonics)  # fmt: skip
     res = spower.power(design, change, **kw)
-    mde = spower.minimum_detectable_effect(design, power, **kw)
+    # The power at the target change is a point of the MDE's search (the same draws).
+    mde = spower.minimum_detectable_effect(design, power, probe=res if change < 0 else None, **kw)
     return {
         "target": target, "target_change": change, "effect_shape": effect_shape,
         "power": res.power, "power_mc_se": res.mc_se, "mde": mde.mde,

@@ -926,14 +926,18 @@ def minimum_detectable_effect(design: Design, power: float = 0.8, *, seed,
                               family: str = "quasipoisson", se: str = "model",
                               lags: int | None = None, harmonics: int = 1,
                               slope_change: bool = True, tol: float = 0.002,
-                              mc_share: float = 0.25) -> MDEResults:  # fmt: skip
+                              mc_share: float = 0.25,
+                              probe: PowerResults | None = None) -> MDEResults:  # fmt: skip
     """The relative change with `power` (default 80%) by a monotone (bisection) search on the
     log scale over one set of seeded draws. The search stops within 10 `tol` and within the
     wider of `tol` and `mc_share` of the MDE's Monte Carlo standard error (estimated on the
     way): its own error then adds at most mc_share^2 / 12 (0.5% at 0.25) to the variance the
     Monte Carlo error already has, and a finer search would only place the MDE more exactly
     within that error. `mc_share=0` searches to `tol`. The reduction side is searched for
-    alternative reduction and two-sided, the increase side for increase."""
+    alternative reduction and two-sided, the increase side for increase. The search starts
+    from the sampling SD of one simulated effect: `probe`, a result of `power` on the same
+    draws (the same design, estimator, seed, simulations and shape, an effect on the side
+    searched), such as the power at a planned change; without it, a 10% change."""
     target = _real("power", power, 0, 1, low_open=True, high_open=True)
     alternative = _alternative(alternative, -1.0)
     effect_path(-0.1, shape, 1, 2, 1)
@@ -971,8 +975,18 @@ def minimum_detectable_effect(design: Design, power: float = 0.8, *, seed,
         slope = (at(hi + step).power - at(low).power) / (hi + step - low)
         return math.sqrt(target * (1 - target) / sim.simulations) / slope if slope > 0 else math.nan
 
+    if probe is not None:
+        d = sign * probe.log_effect
+        if (probe.design, probe.estimator, probe.simulations, probe.shape) != \
+                (design, est, sim.simulations, shape) or _jsonable(probe.seed) != _jsonable(seed) \
+                or probe.alternative != alternative or not d > 0:  # fmt: skip
+            raise ITSInputError("probe must be a power result on the same draws (design, "
+                                "estimator, seed, simulations, shape and alternative) for an "
+                                "effect on the side searched")  # fmt: skip
+        cache[round(d, 12)] = probe
+    else:
+        probe = at(0.1)
     # A normal-approximation guess from the sampling SD at a moderate effect, then bracket.
-    probe = at(0.1)
     sd = probe.sd_estimate if math.isfinite(probe.sd_estimate) else 0.2
     guess = min(max((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(target)) * sd, tol), MAX_LOG_EFFECT)
     lo, hi = 0.0, guess
