@@ -117,11 +117,12 @@ def test_the_client_imports_only_the_lightest_modules(tmp_path):
 
 def test_a_malformed_request_is_dropped_and_the_server_goes_on(server, tmp_path, monkeypatch,
                                                                capfd):  # fmt: skip
+    import marshal
     import socket
     import struct
 
     _, address = server
-    for body in (b"not marshal data", __import__("marshal").dumps(["argv", "cwd", "env"])):
+    for body in (b"not marshal data", marshal.dumps(["argv", "cwd", "env"])):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(address)
             socket.send_fds(conn, [struct.pack("!I", len(body)) + body], [0, 1, 2])

@@ -251,7 +251,7 @@ def _handle(conn, started: int) -> None:
             return
     except (OSError, ValueError, EOFError, TypeError, KeyError):
         return
-    if any(request["env"].get(k) != os.environ.get(k) for k in IMPORT_TIME_ENV):
+    if any(env.get(k) != os.environ.get(k) for k in IMPORT_TIME_ENV):
         return  # the libraries were set up otherwise: the client runs the job itself
     pid = os.fork()
     if pid == 0:
