@@ -20,12 +20,17 @@ def _slsqp(A, b):
     """The reference solver: scipy's general SLSQP on the simplex, run to a tight tolerance."""
     J = A.shape[1]
     P, q = A.T @ A, A.T @ b
-    res = optimize.minimize(
-        lambda w: 0.5 * w @ P @ w - q @ w, np.full(J, 1 / J), jac=lambda w: P @ w - q,
-        bounds=[(0, 1)] * J, constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1,
-                                           "jac": lambda w: np.ones(J)}],
-        method="SLSQP", options={"ftol": 1e-12, "maxiter": 2000},
-    )  # fmt: skip
+    # At 1e-12 SLSQP can stop on a failed line search at the limit of its precision (scipy
+    # 1.17.1, seed 99's fourth problem): it is then run to 1e-10, and must succeed there.
+    for ftol in (1e-12, 1e-10):
+        res = optimize.minimize(
+            lambda w: 0.5 * w @ P @ w - q @ w, np.full(J, 1 / J), jac=lambda w: P @ w - q,
+            bounds=[(0, 1)] * J, constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1,
+                                               "jac": lambda w: np.ones(J)}],
+            method="SLSQP", options={"ftol": ftol, "maxiter": 2000},
+        )  # fmt: skip
+        if res.success or "linesearch" not in res.message:
+            break
     assert res.success, res.message
     return res.x
 
