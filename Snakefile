@@ -72,23 +72,31 @@ os.environ["PATH"] = os.pathsep.join(
 # A local run's jobs run in processes forked from one server that has imported the heavy
 # libraries once (`gf_eval.forkserver`); `snakemake --no-hooks` runs each job on its own.
 SERVER = {}
+# Imports started early in Snakemake's own process (see onstart).
+IMPORTING = []
 
 
 onstart:
     if workflow.local_exec:
         SERVER["proc"], SERVER["address"] = forkserver.start()
         os.environ[forkserver.ENV] = SERVER["address"]
+    # Snakemake's own first import of pandas, off the way from the first job to the next.
+    IMPORTING.append(preflight.import_in_background("pandas"))
 
 
 onsuccess:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
+    for thread in IMPORTING:  # never exit in the middle of an import
+        thread.join()
     preflight.cancel_scheduler_timers()
 
 
 onerror:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
+    for thread in IMPORTING:  # never exit in the middle of an import
+        thread.join()
     preflight.cancel_scheduler_timers()
 
 
@@ -334,6 +342,7 @@ rule appendix_vfm:
         "gf-eval appendix vfm --interim {params.interim} --results {params.results} --settings {input.settings} --log {log}"
 
 
+# After the models and before the report: it goes first when the models end.
 rule targets:
     input:
         f"{INTERIM}/derived/monthly_series.parquet",
@@ -343,6 +352,7 @@ rule targets:
         published("targets"),
     log:
         f"{LOGS}/appendix/targets.log",
+    priority: 10
     conda:
         "environment.yml"
     params:

@@ -247,3 +247,32 @@ def test_only_snakemakes_leftover_timers_are_cancelled_at_the_end():
         assert not theirs.is_alive() and ours.is_alive()
     finally:
         ours.cancel(), theirs.cancel()
+
+
+def test_import_in_background_loads_the_module_once_and_swallows_a_failure(tmp_path, monkeypatch):
+    """Snakemake's first import of pandas is started early in a thread: the module is loaded
+    once however many ask for it meanwhile; a module that fails to import raises nothing in
+    the thread (the import that needs it reports it)."""
+    import threading
+
+    loads = tmp_path / "loads.txt"
+    (tmp_path / "gf_slow_module.py").write_text(
+        f"import time\nwith open({str(loads)!r}, 'a') as fh:\n    fh.write('x')\n"
+        "time.sleep(0.3)\n", encoding="utf-8")  # fmt: skip
+    (tmp_path / "gf_broken_module.py").write_text("raise RuntimeError('broken')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    try:
+        thread = preflight.import_in_background("gf_slow_module")
+        assert thread.daemon and thread.is_alive()
+        import gf_slow_module  # noqa: F401  (waits for the thread's import, then has it)
+
+        thread.join(5)
+        assert not thread.is_alive() and loads.read_text() == "x"
+        broken = preflight.import_in_background("gf_broken_module")
+        broken.join(5)
+        assert not broken.is_alive() and errors == [] and "gf_broken_module" not in sys.modules
+    finally:
+        for name in ("gf_slow_module", "gf_broken_module"):
+            sys.modules.pop(name, None)
