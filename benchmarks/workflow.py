@@ -10,14 +10,16 @@ nothing, the peak memory of the largest single process (GNU time's maximum resid
 size over snakemake and every job it starts; with --cores 2 at most two jobs run at once),
 the peak memory of all of them at once (sampled from /proc every 0.2 s, so Linux only: their
 resident sizes summed, and their proportional set sizes summed, which counts the pages that
-jobs forked from the fork server share with it once), and the wall time of a dry run from nothing (`snakemake -n`, before the run)
-and of a no-op rerun (after it), each the median of --repeat calls.
+jobs forked from the fork server share with it once), and the wall time of a dry run from
+nothing (`snakemake -n`, before the run) and of a no-op rerun (after it), each the median of
+--repeat calls.
 
 The floor is what Snakemake alone costs for the same jobs and files: a Snakefile written from
 the real run's `--detailed-summary`, one rule per job with the same input, output and log
 files and a parameter, whose jobs only touch their outputs, and whose imports are the standard
 library and Snakemake. Its dry run and no-op are timed in the same way, next to the real ones,
-so that the ratios hold on a machine of any speed. Prints a Markdown table for the README.
+so that the ratios hold on a machine of any speed; its run from nothing (once) is what
+Snakemake alone costs to run the same jobs. Prints a Markdown table for the README.
 """
 
 from __future__ import annotations
@@ -192,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", help="keep the project copies under this folder")
     args = parser.parse_args(argv)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gf-eval-bench-"))
-    rows = ["| sites | jobs | run from nothing (s) | per site (s) | peak memory, largest "
-            "process (MiB) | peak memory, all processes: resident sum (MiB) | all processes: "
-            "PSS (MiB) | dry run (s) | floor (s) | ratio | no-op rerun (s) | floor (s) | ratio |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| sites | jobs | run from nothing (s) | floor (s) | per site (s) | peak memory, "
+            "largest process (MiB) | peak memory, all processes: resident sum (MiB) | all "
+            "processes: PSS (MiB) | dry run (s) | floor (s) | ratio | no-op rerun (s) | floor (s) "
+            "| ratio |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n in args.sites:
         project, floor = base / f"sites-{n}", base / f"sites-{n}-floor"
         for folder in (project, floor):
@@ -210,11 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         make_floor(floor, jobs)
         floor_quiet = ["--cores", str(args.cores), "--quiet"]
         floor_dry = median_seconds(floor, ["-n", *floor_quiet], args.repeat)
-        median_seconds(floor, floor_quiet, 1)  # the floor's run from nothing
+        floor_run = median_seconds(floor, floor_quiet, 1)  # the floor's run from nothing
         floor_rerun = median_seconds(floor, floor_quiet, args.repeat)
-        rows.append(f"| {n} | {len(jobs) + 1} | {seconds:.1f} | {seconds / n:.1f} | {peak:.0f} | "
-                    f"{total:.0f} | {pss:.0f} | {dry:.2f} | {floor_dry:.2f} | {dry / floor_dry:.2f} | "
-                    f"{rerun:.2f} | {floor_rerun:.2f} | {rerun / floor_rerun:.2f} |")
+        rows.append(f"| {n} | {len(jobs) + 1} | {seconds:.1f} | {floor_run:.2f} | "
+                    f"{seconds / n:.1f} | {peak:.0f} | {total:.0f} | {pss:.0f} | {dry:.2f} | "
+                    f"{floor_dry:.2f} | {dry / floor_dry:.2f} | {rerun:.2f} | {floor_rerun:.2f} | "
+                    f"{rerun / floor_rerun:.2f} |")
         print(rows[-1], flush=True)
         if not args.keep:
             shutil.rmtree(project)
