@@ -82,6 +82,8 @@ onstart:
         os.environ[forkserver.ENV] = SERVER["address"]
     # Snakemake's own first import of pandas, off the way from the first job to the next.
     IMPORTING.append(preflight.import_in_background("pandas"))
+    # One re-scheduling timer at a time, not a chain for every job that ended.
+    preflight.one_reevaluation_timer(workflow.scheduler)
 
 
 onsuccess:

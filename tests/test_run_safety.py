@@ -276,3 +276,27 @@ def test_import_in_background_loads_the_module_once_and_swallows_a_failure(tmp_p
     finally:
         for name in ("gf_slow_module", "gf_broken_module"):
             sys.modules.pop(name, None)
+
+
+def test_one_reevaluation_timer_wakes_the_scheduler_once_per_pending_timer():
+    """However many rounds ask for a re-scheduling wake-up meanwhile, one timer is pending and
+    it wakes the loop once; the round it wakes may start the next; the timer never holds the
+    process at exit; a scheduler without these internals is left alone."""
+    import threading
+    from types import SimpleNamespace
+
+    asked = []
+    scheduler = SimpleNamespace(_open_jobs=threading.Semaphore(0),
+                                _schedule_reevalutation=asked.append)  # fmt: skip
+    before = threading.active_count()
+    assert preflight.one_reevaluation_timer(scheduler)
+    for _ in range(50):
+        scheduler._schedule_reevalutation(0.2)
+    assert threading.active_count() == before + 1 and asked == []
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+    assert timers and all(t.daemon for t in timers)
+    assert scheduler._open_jobs.acquire(timeout=5)  # woken once
+    assert not scheduler._open_jobs.acquire(timeout=0.5)  # and only once
+    scheduler._schedule_reevalutation(0.05)  # the woken round starts the next
+    assert scheduler._open_jobs.acquire(timeout=5)
+    assert not preflight.one_reevaluation_timer(SimpleNamespace())
