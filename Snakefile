@@ -72,16 +72,14 @@ os.environ["PATH"] = os.pathsep.join(
 # A local run's jobs run in processes forked from one server that has imported the heavy
 # libraries once (`gf_eval.forkserver`); `snakemake --no-hooks` runs each job on its own.
 SERVER = {}
-# Imports started early in Snakemake's own process (see onstart).
-IMPORTING = []
 
 
 onstart:
     if workflow.local_exec:
         SERVER["proc"], SERVER["address"] = forkserver.start()
         os.environ[forkserver.ENV] = SERVER["address"]
-    # Snakemake's own first import of pandas, off the way from the first job to the next.
-    IMPORTING.append(preflight.import_in_background("pandas"))
+    # Snakemake's process hashes params without importing pandas.
+    preflight.params_without_pandas(workflow.persistence)
     # One re-scheduling timer at a time, not a chain for every job that ended.
     preflight.one_reevaluation_timer(workflow.scheduler)
 
@@ -89,16 +87,12 @@ onstart:
 onsuccess:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
-    for thread in IMPORTING:  # never exit in the middle of an import
-        thread.join()
     preflight.cancel_scheduler_timers()
 
 
 onerror:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
-    for thread in IMPORTING:  # never exit in the middle of an import
-        thread.join()
     preflight.cancel_scheduler_timers()
 
 

@@ -249,33 +249,37 @@ def test_only_snakemakes_leftover_timers_are_cancelled_at_the_end():
         ours.cancel(), theirs.cancel()
 
 
-def test_import_in_background_loads_the_module_once_and_swallows_a_failure(tmp_path, monkeypatch):
-    """Snakemake's first import of pandas is started early in a thread: the module is loaded
-    once however many ask for it meanwhile; a module that fails to import raises nothing in
-    the thread (the import that needs it reports it)."""
-    import threading
+def test_snakemakes_param_hashes_need_no_pandas_and_stay_the_same():
+    """In a fresh interpreter, Snakemake's param serialiser, once patched, hashes plain params
+    as it does without pandas and never imports pandas; unpatched it does import it (so the
+    test can fail); a pandas param, once pandas is imported, is hashed by pandas as before;
+    a persistence without these internals is left alone."""
+    script = r"""
+import sys
+from types import SimpleNamespace
+from snakemake.persistence.file import FilePersistence
+from gf_eval import preflight
 
-    loads = tmp_path / "loads.txt"
-    (tmp_path / "gf_slow_module.py").write_text(
-        f"import time\nwith open({str(loads)!r}, 'a') as fh:\n    fh.write('x')\n"
-        "time.sleep(0.3)\n", encoding="utf-8")  # fmt: skip
-    (tmp_path / "gf_broken_module.py").write_text("raise RuntimeError('broken')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    errors = []
-    monkeypatch.setattr(threading, "excepthook", errors.append)
-    try:
-        thread = preflight.import_in_background("gf_slow_module")
-        assert thread.daemon and thread.is_alive()
-        import gf_slow_module  # noqa: F401  (waits for the thread's import, then has it)
-
-        thread.join(5)
-        assert not thread.is_alive() and loads.read_text() == "x"
-        broken = preflight.import_in_background("gf_broken_module")
-        broken.join(5)
-        assert not broken.is_alive() and errors == [] and "gf_broken_module" not in sys.modules
-    finally:
-        for name in ("gf_slow_module", "gf_broken_module"):
-            sys.modules.pop(name, None)
+plain = ["results/x", 3, 0.5, [1, "a"], {"k": (1, 2)}, None, True, object()]
+p = object.__new__(FilePersistence)
+want = [FilePersistence._serialize_param_builtin(p, v) for v in plain]
+assert preflight.params_without_pandas(p)
+assert [p._serialize_param(v) for v in plain] == want
+assert "pandas" not in sys.modules, "patched: imported pandas"
+import pandas as pd
+frame = pd.DataFrame({"a": [1, 2]})
+assert p._serialize_param(frame) == repr(pd.util.hash_pandas_object(frame).tolist())
+assert p._serialize_param("x") == "'x'"
+assert not preflight.params_without_pandas(SimpleNamespace())
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+    unpatched = ("import sys\nfrom snakemake.persistence.file import FilePersistence\n"
+                 "p = object.__new__(FilePersistence)\np._serialize_param('results/x')\n"
+                 "print('pandas' in sys.modules)")  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", unpatched], capture_output=True, text=True)
+    assert run.stdout.strip() == "True", run.stderr[-2000:]
 
 
 def test_one_reevaluation_timer_wakes_the_scheduler_once_per_pending_timer():
