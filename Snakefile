@@ -88,12 +88,16 @@ onsuccess:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
     preflight.cancel_scheduler_timers()
+    # No last garbage collection of Snakemake's heap at exit.
+    preflight.skip_final_collection()
 
 
 onerror:
     if SERVER:
         forkserver.stop(SERVER["proc"], SERVER["address"])
     preflight.cancel_scheduler_timers()
+    # No last garbage collection of Snakemake's heap at exit.
+    preflight.skip_final_collection()
 
 
 RAW = extract_dir(config)

@@ -282,6 +282,40 @@ print("ok")
     assert run.stdout.strip() == "True", run.stderr[-2000:]
 
 
+def test_skip_final_collection_leaves_only_the_existing_objects_to_the_end():
+    """After the call, cycles that already existed are out of the collector's reach (so the
+    exit's collections skip them), cycles made afterwards are still collected, and plain
+    objects are still freed when nothing refers to them."""
+    script = r"""
+import gc, weakref
+
+class Node:
+    pass
+
+def cycle():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+gc.disable()
+old = cycle()
+plain = Node()
+gone = weakref.ref(plain)
+assert preflight.skip_final_collection() > 0
+gc.collect()
+assert old() is not None, "an existing cycle was collected"
+new = cycle()
+gc.collect()
+assert new() is None, "a later cycle was not collected"
+del plain
+assert gone() is None, "a plain object was kept"
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-c", "from gf_eval import preflight\n" + script],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
 def test_one_reevaluation_timer_wakes_the_scheduler_once_per_pending_timer():
     """However many rounds ask for a re-scheduling wake-up meanwhile, one timer is pending and
     it wakes the loop once; the round it wakes may start the next; the timer never holds the
