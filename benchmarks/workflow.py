@@ -6,20 +6,26 @@ Each case runs in a fresh copy of the project (Snakefile, config, rules, profile
 temporary folder: 1 site is the default single-site run (`snakemake`); N > 1 sites is the
 national synthetic panel (`snakemake --configfile config/multisite.yaml`) with N sites, 5 of
 them treated (fewer when N is small). For each case it records the wall time of a run from
-nothing, the peak memory of the largest single process (GNU time's maximum resident set
-size over snakemake and every job it starts; with --cores 2 at most two jobs run at once),
-the peak memory of all of them at once (sampled from /proc every 0.2 s, so Linux only: their
-resident sizes summed, and their proportional set sizes summed, which counts the pages that
-jobs forked from the fork server share with it once), and the wall time of a dry run from
-nothing (`snakemake -n`, before the run) and of a no-op rerun (after it), each the median of
---repeat calls.
+nothing, the wall time of a dry run from nothing (`snakemake -n`, before the run) and of a
+no-op rerun (after it), each the median of --repeat calls, and, from a second run from
+nothing in a copy of its own (watching a run slows it), the peak memory of the largest single
+process (GNU time's maximum resident set size over snakemake and every job it starts; with
+--cores 2 at most two jobs run at once) and the peak memory of all of them at once (sampled
+from /proc every 0.2 s, so Linux only: their resident sizes summed, and their proportional
+set sizes summed, which counts the pages that jobs forked from the fork server share with it
+once).
 
 The floor is what Snakemake alone costs for the same jobs and files: a Snakefile written from
 the real run's `--detailed-summary`, one rule per job with the same input, output and log
 files and a parameter, whose jobs only touch their outputs, and whose imports are the standard
 library and Snakemake. Its dry run and no-op are timed in the same way, next to the real ones,
 so that the ratios hold on a machine of any speed; its run from nothing (once) is what
-Snakemake alone costs to run the same jobs. Prints a Markdown table for the README.
+Snakemake alone costs to run the same jobs. For the run from nothing it also records the
+machine's busy and idle core-seconds (from /proc/stat, so meaningful only on an otherwise idle
+machine): the CPU the run needs, whose share per core (busy / --cores) is the least wall time
+that any scheduling of the same work could reach, and the cores it left unused. On a machine
+whose speed varies from one minute to the next, compare runs by these and by the floors, not
+by wall time alone. Prints a Markdown table for the README.
 """
 
 from __future__ import annotations
@@ -154,13 +160,38 @@ def median_seconds(project: Path, args: list[str], repeat: int) -> float:
     return statistics.median(times)
 
 
-def timed(project: Path, args: list[str], cores: int) -> tuple[float, float, float, float, str]:
-    """(seconds, peak MiB of the largest process, peak MiB of all processes at once as the
-    sum of resident sizes and as the sum of PSS, output) of one snakemake run. The totals are
-    sampled every 0.2 s."""
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) core-seconds of the whole machine since boot, from /proc/stat (Linux)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal: steal is time the host took, neither.
+    return sum(fields[:3] + fields[5:7]) / tick, sum(fields[3:5]) / tick
+
+
+def timed(project: Path, args: list[str], cores: int) -> tuple[float, float, float]:
+    """(seconds, busy and idle core-seconds of the machine while it ran) of one snakemake run,
+    with nothing else watching it."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--quiet", *args]
+    cpu_before = machine_cpu()
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    busy, idle = (after - before for after, before in zip(machine_cpu(), cpu_before))
+    if proc.returncode != 0:
+        raise SystemExit(f"snakemake failed in {project}:\n{proc.stderr[-3000:]}")
+    return seconds, busy, idle
+
+
+def memory(project: Path, args: list[str], cores: int) -> tuple[float, float, float]:
+    """(peak MiB of the largest process, peak MiB of all processes at once as the sum of
+    resident sizes and as the sum of PSS) of one snakemake run, the totals sampled every
+    0.2 s. Sampling costs CPU (2 to 3 core-seconds over the default run, reading every
+    process's smaps_rollup), so this run is not the one timed."""
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "snakemake", "--cores", str(cores),
            "--quiet", *args]  # fmt: skip
-    start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     peak_rss = peak_pss = 0.0
@@ -174,15 +205,14 @@ def timed(project: Path, args: list[str], cores: int) -> tuple[float, float, flo
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stdout, stderr = proc.communicate()
-    seconds = time.perf_counter() - start
+    _, stderr = proc.communicate()
     done.set()
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"snakemake failed in {project}:\n{stderr[-3000:]}")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     largest = int(rss[1]) / 1024 if rss else float("nan")
-    return seconds, largest, peak_rss, peak_pss, stdout + stderr
+    return largest, peak_rss, peak_pss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,18 +227,22 @@ def main(argv: list[str] | None = None) -> int:
     rows = ["| sites | jobs | run from nothing (s) | floor (s) | per site (s) | peak memory, "
             "largest process (MiB) | peak memory, all processes: resident sum (MiB) | all "
             "processes: PSS (MiB) | dry run (s) | floor (s) | ratio | no-op rerun (s) | floor (s) "
-            "| ratio |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| ratio | CPU, busy (core-s) | idle (core-s) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+            "| --- | --- |"]
     for n in args.sites:
         project, floor = base / f"sites-{n}", base / f"sites-{n}-floor"
-        for folder in (project, floor):
+        watched = base / f"sites-{n}-memory"
+        for folder in (project, floor, watched):
             if folder.exists():
                 shutil.rmtree(folder)
         extra = copy_project(project, n)
         quiet = ["--cores", str(args.cores), "--quiet", *extra]
         dry = median_seconds(project, ["-n", *quiet], args.repeat)
-        seconds, peak, total, pss, out = timed(project, extra, args.cores)
+        seconds, busy, idle = timed(project, extra, args.cores)
         rerun = median_seconds(project, quiet, args.repeat)
+        copy_project(watched, n)
+        peak, total, pss = memory(watched, extra, args.cores)
         jobs = floor_jobs(project, extra)
         make_floor(floor, jobs)
         floor_quiet = ["--cores", str(args.cores), "--quiet"]
@@ -218,11 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"| {n} | {len(jobs) + 1} | {seconds:.1f} | {floor_run:.2f} | "
                     f"{seconds / n:.1f} | {peak:.0f} | {total:.0f} | {pss:.0f} | {dry:.2f} | "
                     f"{floor_dry:.2f} | {dry / floor_dry:.2f} | {rerun:.2f} | {floor_rerun:.2f} | "
-                    f"{rerun / floor_rerun:.2f} |")
+                    f"{rerun / floor_rerun:.2f} | {busy:.1f} | {idle:.1f} |")
         print(rows[-1], flush=True)
         if not args.keep:
-            shutil.rmtree(project)
-            shutil.rmtree(floor)
+            for folder in (project, floor, watched):
+                shutil.rmtree(folder)
     print("\n".join(rows))
     return 0
 
